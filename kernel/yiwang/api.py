@@ -1,0 +1,94 @@
+"""The kernel API for plugins: import from here (and ``yiwang.testing`` in tests), nothing else.
+
+Everything named in ``__all__`` is part of the versioned plugin API (``API_VERSION``); the
+contract suite fails a plugin that imports other ``yiwang`` modules.
+
+Endpoints that use the database or the request's node are plain ``def`` functions: Starlette
+runs them in a thread pool, where these helpers may block.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+from markupsafe import Markup
+from sqlmodel import Session
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse
+
+from yiwang import API_VERSION, __version__
+from yiwang.errors import NotFound, ValidationError, YiwangError
+from yiwang.grid.levels import Level
+from yiwang.grid.models import PATH_TYPE, Node, Organisation
+from yiwang.grid.tree import NodeRow, ancestor_ids, is_within, move_paths
+from yiwang.grid.tree import within as subtree_filter
+from yiwang.hookspecs import hookimpl
+from yiwang.kernel import Kernel
+from yiwang.plugins.records import MenuItem
+from yiwang.plugins.spec import PluginSpec, Scope
+from yiwang.web.context import current_node, kernel_of
+
+
+def kernel(conn: HTTPConnection) -> Kernel:
+    """The kernel serving this request."""
+    return kernel_of(conn)
+
+
+def read(conn: HTTPConnection) -> AbstractContextManager[Session]:
+    """A read-only session: ``with read(request) as s: ...``."""
+    return kernel_of(conn).db.read()
+
+
+def write(conn: HTTPConnection) -> AbstractContextManager[Session]:
+    """A unit of work that commits on success: ``with write(request) as s: ...``."""
+    return kernel_of(conn).db.write()
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
+    """Render a page template in the site's layout (only its content for htmx requests).
+
+    A page template starts with ``{% extends "base.html" if not htmx else "fragment.html" %}``
+    and fills ``{% block title %}`` and ``{% block content %}``.
+    """
+    k = kernel_of(request)
+    return k.templates.render(
+        request, name, context, status_code=status_code, node=current_node(request)
+    )
+
+
+def render_fragment(request: Request, name: str, context: dict[str, Any] | None = None) -> Markup:
+    """Render a template to HTML (for template slots)."""
+    return kernel_of(request).templates.render_fragment(name, {"request": request, **(context or {})})
+
+
+__all__ = [
+    "API_VERSION",
+    "Kernel",
+    "Level",
+    "Markup",
+    "MenuItem",
+    "Node",
+    "NodeRow",
+    "NotFound",
+    "PATH_TYPE",
+    "Organisation",
+    "PluginSpec",
+    "Scope",
+    "ValidationError",
+    "YiwangError",
+    "__version__",
+    "ancestor_ids",
+    "current_node",
+    "hookimpl",
+    "is_within",
+    "kernel",
+    "move_paths",
+    "read",
+    "render",
+    "render_fragment",
+    "subtree_filter",
+    "write",
+]

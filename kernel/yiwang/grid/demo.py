@@ -1,0 +1,160 @@
+"""A deterministic Guangxi-shaped demo net: the real province, cities and counties (GB/T 2260),
+synthetic townships, communities, grids and organisations below.
+
+``small`` gives every county 2 townships × 3 communities × 2 grids (≈2,300 nodes, a second);
+``full`` gives the provincial size (≈1,200 townships, ≈16,000 communities, ≈22,000 grids).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from yiwang.errors import ValidationError
+from yiwang.grid.data import guangxi
+from yiwang.grid.levels import Level
+from yiwang.grid.models import Node, Organisation, utcnow
+from yiwang.grid.service import add_nodes
+from yiwang.grid.tree import NewNode
+
+if TYPE_CHECKING:
+    from yiwang.kernel import Kernel
+
+SCALES = ("small", "full")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How many children each level gets: (low, high) drawn uniformly per parent."""
+
+    townships: tuple[int, int]
+    communities: tuple[int, int]
+    grids: tuple[int, int]
+
+
+SHAPES = {
+    "small": Shape(townships=(2, 2), communities=(3, 3), grids=(2, 2)),
+    # Means ≈ 11, ≈ 13.5, ≈ 1.4 → ≈1,200 townships, ≈16,000 communities, ≈22,000 grids.
+    "full": Shape(townships=(7, 15), communities=(8, 19), grids=(1, 2)),
+}
+
+# Characters for synthetic place names; plain, common, and unlikely to collide with real ones.
+_SYLLABLES = (
+    "安 宝 北 长 城 大 东 丰 福 富 高 广 和 河 红 华 江 金 锦 景 康 乐 利 林 龙 民 明 南 宁 平 "
+    "清 庆 仁 瑞 三 山 胜 石 水 顺 泰 桃 天 田 同 万 文 西 祥 新 兴 秀 阳 永 玉 园 源 云 长 中 "
+    "竹 兰 梅 松 柳 桂 荔 榕 凤 鹤"
+).split()
+
+CENTRE = "centre"
+STATION = "station"
+DEPARTMENTS = (
+    ("公安", "公安局"), ("司法", "司法局"), ("民政", "民政局"), ("信访", "信访局"),
+    ("消防", "消防救援大队"), ("教育", "教育局"), ("卫健", "卫生健康局"), ("人社", "人力资源和社会保障局"),
+)  # fmt: skip
+MEDIATION = (
+    "交通事故纠纷人民调解委员会",
+    "医疗纠纷人民调解委员会",
+    "物业纠纷人民调解委员会",
+    "劳动人事争议仲裁委员会",
+)
+
+
+def _name(rng: random.Random, used: set[str], suffix: str) -> str:
+    while True:
+        name = rng.choice(_SYLLABLES) + rng.choice(_SYLLABLES) + suffix
+        if name not in used:
+            used.add(name)
+            return name
+
+
+def _township_kinds(county_name: str) -> tuple[str, str]:
+    """Urban districts have 街道 and 镇, counties 镇 and 乡, county-level cities 街道 and 镇."""
+    if county_name.endswith("区"):
+        return ("街道", "镇")
+    if county_name.endswith("市"):
+        return ("街道", "镇")
+    return ("镇", "乡")
+
+
+_TOWNSHIP_BASE = {"街道": 1, "镇": 100, "乡": 200}
+_COMMUNITY_BASE = {"社区": 1, "村": 200}
+
+
+def plan(scale: str, seed: int) -> list[NewNode]:
+    """The demo net as rows, parents before children; the same for the same seed."""
+    if scale not in SHAPES:
+        raise ValidationError(f"未知的规模 {scale}（可选: {'、'.join(SCALES)}）")
+    shape = SHAPES[scale]
+    rng = random.Random(seed)
+    code, name = guangxi.PROVINCE
+    rows = [NewNode(code, name, Level.PROVINCE, None)]
+    rows += [NewNode(c, n, Level.CITY, code) for c, n in guangxi.CITIES]
+    rows += [NewNode(c, n, Level.COUNTY, c[:4]) for c, n in guangxi.COUNTIES]
+    for county_code, county_name in guangxi.COUNTIES:
+        first, second = _township_kinds(county_name)
+        used: set[str] = set()
+        n_town = rng.randint(*shape.townships)
+        n_first = max(1, n_town // 2)
+        counters = {first: 0, second: 0}
+        for t in range(n_town):
+            kind = first if t < n_first else second
+            counters[kind] += 1
+            t_code = f"{county_code}{_TOWNSHIP_BASE[kind] + counters[kind] - 1:03d}"
+            rows.append(NewNode(t_code, _name(rng, used, kind), Level.TOWNSHIP, county_code, kind))
+            c_kind = "社区" if kind == "街道" else "村"
+            c_used: set[str] = set()
+            for c in range(rng.randint(*shape.communities)):
+                # A 镇's seat has a 社区 or two; the rest are 村.
+                this_kind = "社区" if c_kind == "社区" or c < 1 else "村"
+                seq = _COMMUNITY_BASE[this_kind] + c
+                c_code = f"{t_code}{seq:03d}"
+                rows.append(
+                    NewNode(c_code, _name(rng, c_used, this_kind), Level.COMMUNITY, t_code, this_kind)
+                )
+                for g in range(rng.randint(*shape.grids)):
+                    rows.append(NewNode(f"{c_code}{g + 1:02d}", f"第{g + 1}网格", Level.GRID, c_code))
+    return rows
+
+
+def _orgs(nodes: list[tuple[int, str, str, int]]) -> list[dict[str, object]]:
+    now = utcnow()
+    out: list[dict[str, object]] = []
+
+    def add(node_id: int, kind: str, name: str, department: str = "") -> None:
+        out.append(
+            {"node_id": node_id, "kind": kind, "name": name, "department": department,
+             "phone": "", "address": "", "active": True, "created_at": now}
+        )  # fmt: skip
+
+    for node_id, code, name, level in nodes:
+        if level <= Level.TOWNSHIP:
+            add(node_id, CENTRE, f"{name}综治中心")
+        if level == Level.COMMUNITY:
+            add(node_id, STATION, f"{name}网格工作站")
+        if level in (Level.CITY, Level.COUNTY):
+            for dept, title in DEPARTMENTS:
+                add(node_id, "department", f"{name}{title}", dept)
+        if level == Level.COUNTY:
+            for title in MEDIATION:
+                add(node_id, "mediation", f"{name}{title}")
+    return out
+
+
+def build_demo_net(kernel: Kernel, session: Session, *, scale: str, seed: int) -> int:
+    """Create the demo net and its organisations; refuses when the net is not empty."""
+    if session.execute(select(Node.id).limit(1)).first() is not None:  # type: ignore[call-overload]
+        raise ValidationError("数据库中已有区划数据；演示数据只能写入空库（可用 --reset 重建）")
+    rows = plan(scale, seed)
+    add_nodes(kernel, session, rows)
+    nodes = session.execute(
+        select(Node.id, Node.code, Node.name, Node.level).where(Node.level <= Level.COMMUNITY)  # type: ignore[call-overload, operator]
+    ).all()
+    orgs = _orgs([tuple(r) for r in nodes])  # type: ignore[misc]
+    table = Organisation.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(orgs), 2000):
+        session.connection().execute(table.insert(), orgs[start : start + 2000])
+    return len(rows)

@@ -1,0 +1,193 @@
+"""The plugin contract: every hook a yiwang plugin may implement.
+
+Each hook is a typed no-op whose docstring is its contract. Implement one by decorating a
+function of the same name and parameters (a subset is allowed) in your plugin's hooks module::
+
+    from yiwang.api import hookimpl
+
+    @hookimpl
+    def yiwang_menu_items():
+        return [MenuItem(label="通知公告", href="/p/notice/")]
+
+Three kinds of hook, and how the kernel calls them:
+
+* **Declaration hooks** return records the kernel collects once when an application is built.
+  They are collected from the kernel's own built-in implementation first, then from each
+  enabled plugin in dependency order, and each record is tagged with its plugin's name.
+* **Node hooks** concern one node of the net. They reach only the plugins *active at that
+  node* (the nearest explicit activation above it, else the plugin's default).
+* **Data hooks** react to changes of shared kernel data inside the writing transaction. They
+  reach every enabled plugin, active or not: deactivation hides a module, its data must still
+  follow the net.
+
+Every hook is part of the versioned plugin API (``yiwang.API_VERSION``); the reference
+``docs/plugins/hooks.md`` documents each one and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from markupsafe import Markup
+    from sqlmodel import Session, SQLModel
+    from starlette.requests import Request
+    from starlette.routing import BaseRoute
+
+    from yiwang.grid.models import Node
+    from yiwang.kernel import Kernel
+    from yiwang.plugins.records import MenuItem
+
+PROJECT = "yiwang"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# ---------------------------------------------------------------------------------------------
+# Declaration hooks — collected once per application, kernel first, then dependency order
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def yiwang_models() -> Sequence[type[SQLModel]]:
+    """Declare the tables this plugin owns.
+
+    Return the SQLModel table classes defined by the plugin. Every table name must start with
+    ``<plugin>_`` (the contract suite checks it) and must be created by the plugin's own
+    migration branch; a table may reference kernel tables such as ``grid_node``.
+
+    :returns: a sequence of SQLModel classes with ``table=True``.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_routes() -> Sequence[BaseRoute]:
+    """Declare the plugin's web routes.
+
+    The kernel mounts them under ``/p/<plugin>/``. A request reaches them only where the plugin
+    is active at the request's node (``yiwang.api.current_node``); elsewhere the kernel answers
+    404 "本地区未启用该模块". Route names are prefixed ``<plugin>:`` for ``url_for``.
+
+    :returns: a sequence of Starlette routes (``Route``, ``Mount``, ``WebSocketRoute``).
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_menu_items() -> Sequence[MenuItem]:
+    """Declare entries of the left menu.
+
+    The shell shows an item only where its plugin is active at the user's current node.
+
+    :returns: a sequence of ``yiwang.api.MenuItem``.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_cli_commands() -> Sequence[click.Command]:
+    """Declare command-line commands.
+
+    They appear under ``yiwang <plugin> …``; each receives the loaded ``yiwang.api.Kernel``
+    through ``click.pass_obj``. Commands must validate their input and exit non-zero with a
+    clear message (raise ``yiwang.api.ValidationError`` or ``click.ClickException``).
+
+    :returns: a sequence of ``click.Command`` objects.
+    :since: 1.0
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Node hooks — dispatched only to plugins active at the node
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def yiwang_template_slot(slot: str, node: Node, request: Request) -> Markup | str | None:
+    """Contribute HTML to a named slot of a page that concerns ``node``.
+
+    Pages declare slots with ``{{ slot("node.detail", node) }}``; the kernel joins every
+    non-None contribution in call order. Return ``Markup`` (e.g. from
+    ``yiwang.api.render_fragment``) — a plain ``str`` is escaped.
+
+    Slots the kernel renders today: ``node.detail`` (the node page, below its children),
+    ``layout.head`` (inside ``<head>``), ``layout.footer`` (page footer).
+
+    :param slot: the slot name.
+    :param node: the node the page concerns (the user's current node on layout slots).
+    :param request: the current request.
+    :returns: HTML for the slot, or None to contribute nothing.
+    :since: 1.0
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Data hooks — every enabled plugin, inside the writing transaction
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def yiwang_node_created(session: Session, node: Node) -> None:
+    """React to a node added to the net (by the admin, a roster import or ``yiwang demo``).
+
+    Called inside the transaction that created the node, after it is flushed; raising aborts
+    the whole change. Bulk imports call it once per node, parents first.
+
+    :param session: the open unit of work; do not commit.
+    :param node: the new node.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_node_moved(session: Session, node: Node, old_path: str, moved: int) -> None:
+    """React to a subtree moved to a new parent (paths, ancestor columns and maybe codes change).
+
+    Called inside the moving transaction after the kernel rewrote ``grid_node``. A plugin that
+    keeps copies of paths or ancestor ids (denormalised for fast scoped lists) updates them
+    here with one set-based statement per table, e.g. filtering on the old path range.
+
+    :param session: the open unit of work; do not commit.
+    :param node: the moved node, reloaded with its new path and code.
+    :param old_path: the node's path before the move; the old subtree is every path starting
+        with it.
+    :param moved: number of nodes in the subtree.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None:
+    """Fill demonstration data after the kernel has built the demo net.
+
+    Called by ``yiwang demo`` in one transaction per plugin, kernel first and then in
+    dependency order. Data must be deterministic for a given ``seed`` (use
+    ``random.Random(seed)``) and generated, never copied from real people.
+
+    :param kernel: the running kernel (settings, database, plugin host).
+    :param session: the open unit of work; do not commit.
+    :param scale: ``"small"`` (fast start, seconds) or ``"full"`` (provincial size, benchmarks).
+    :param seed: seed for every random choice.
+    :since: 1.0
+    """
+
+
+#: Hooks dispatched per node (``PluginHost.hook_at``); the rest reach every enabled plugin.
+NODE_HOOKS = frozenset({"yiwang_template_slot"})
+
+#: Declaration hooks, collected per plugin in load order (``PluginHost.collect``).
+DECLARATION_HOOKS = frozenset(
+    {"yiwang_models", "yiwang_routes", "yiwang_menu_items", "yiwang_cli_commands"}
+)
+
+
+def all_hooks() -> list[str]:
+    """Names of every hook in this module, in definition order."""
+    return [name for name, obj in globals().items() if name.startswith("yiwang_") and callable(obj)]
+
+
+__all__ = ["hookimpl", "hookspec", "all_hooks", "NODE_HOOKS", "DECLARATION_HOOKS"]

@@ -1,0 +1,65 @@
+"""Kernel: one deployment's runtime — settings, database, plugins, activation, templates.
+
+The web app and the CLI each build one from Settings; nothing lives in module globals, so
+tests can run several side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from yiwang.db import Database
+from yiwang.plugins.activation import Activation, NodeLike
+from yiwang.plugins.loader import load_plugins
+from yiwang.plugins.spec import PluginSpec
+from yiwang.settings import Settings
+
+if TYPE_CHECKING:
+    from yiwang.web.templating import Templates
+
+
+class Kernel:
+    """The assembled kernel of one deployment.
+
+    Parameters
+    ----------
+    settings: validated settings.
+    extra_plugins: specs treated as installed without entry points (tests, embedding).
+    db: an existing Database to share (tests); default: one built from settings.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extra_plugins: Sequence[PluginSpec] = (),
+        db: Database | None = None,
+    ) -> None:
+        from yiwang import builtin
+
+        self.settings = settings
+        self.db = db or Database(
+            settings.database_url,
+            busy_timeout_ms=settings.busy_timeout_ms,
+            pool_size=settings.pool_size,
+            echo=settings.echo_sql,
+        )
+        self.host = load_plugins(settings.plugins_enabled, extra=extra_plugins, builtin=builtin)
+        self.activation = Activation(self.db, self.host, settings.activation_refresh_seconds)
+
+    @cached_property
+    def templates(self) -> Templates:
+        from yiwang.web.templating import Templates
+
+        return Templates(self)
+
+    def hook_at(self, node: NodeLike | None) -> Any:
+        """Hook callers reaching only the plugins active at ``node`` (node hooks)."""
+        return self.activation.hook_at(node)
+
+    @property
+    def hook(self) -> Any:
+        """Hook callers reaching every enabled plugin (data hooks)."""
+        return self.host.hook

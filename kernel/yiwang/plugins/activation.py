@@ -1,0 +1,171 @@
+"""Per-node activation: which plugins are on at a node, inherited down the net.
+
+The effective state of a node-scoped plugin at a node is the explicit setting of the nearest
+ancestor (the node itself included), else the plugin's ``default_active``. Settings are few
+(one row per explicit switch), so every worker keeps them all in memory and re-reads them when
+the shared epoch counter moves — a change made by any worker applies everywhere within
+``plugins.activation_refresh_seconds``, and at once in the worker that made it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from yiwang.db import Database
+from yiwang.errors import ValidationError
+from yiwang.grid.levels import Level
+from yiwang.grid.tree import ancestor_ids
+from yiwang.plugins.host import PluginHost
+from yiwang.plugins.models import KernelCounter, PluginActivation
+from yiwang.plugins.spec import Scope
+
+EPOCH = "plugin_activation_epoch"
+
+
+class NodeLike(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def level(self) -> int: ...
+
+
+class Activation:
+    """Effective plugin activation per node, cached and kept fresh across workers."""
+
+    def __init__(self, db: Database, host: PluginHost, refresh_seconds: float = 2.0) -> None:
+        self.db = db
+        self.host = host
+        self.refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._explicit: dict[int, dict[str, bool]] = {}
+        self._epoch: int | None = None
+        self._checked = 0.0
+        self._cache: dict[int, frozenset[str]] = {}
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _read_epoch(self) -> int:
+        with self.db.read() as s:
+            value = s.execute(
+                select(KernelCounter.value).where(KernelCounter.name == EPOCH)  # type: ignore[arg-type]
+            ).scalar()
+        return int(value or 0)
+
+    def reload(self) -> None:
+        """Re-read every explicit setting now."""
+        with self.db.read() as s:
+            epoch = s.execute(
+                select(KernelCounter.value).where(KernelCounter.name == EPOCH)  # type: ignore[arg-type]
+            ).scalar()
+            rows = s.execute(
+                select(PluginActivation.node_id, PluginActivation.plugin, PluginActivation.active)  # type: ignore[call-overload]
+            ).all()
+        explicit: dict[int, dict[str, bool]] = {}
+        for node_id, plugin, active in rows:
+            explicit.setdefault(node_id, {})[plugin] = bool(active)
+        with self._lock:
+            self._explicit = explicit
+            self._epoch = int(epoch or 0)
+            self._cache = {}
+            self._checked = time.monotonic()
+
+    def _fresh(self) -> None:
+        if self._epoch is None:
+            self.reload()
+            return
+        if time.monotonic() - self._checked < self.refresh_seconds:
+            return
+        if self._read_epoch() != self._epoch:
+            self.reload()
+        else:
+            self._checked = time.monotonic()
+
+    def active_plugins(self, node: NodeLike | None) -> frozenset[str]:
+        """Names of enabled plugins active at ``node`` (None: defaults, as above the net)."""
+        self._fresh()
+        key = node.id if node is not None and node.id is not None else 0
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        chain = list(reversed(ancestor_ids(node.path))) if node is not None else []
+        active = set()
+        for spec in self.host.specs.values():
+            if spec.scope == Scope.GLOBAL:
+                active.add(spec.name)
+                continue
+            state = spec.default_active
+            for node_id in chain:
+                explicit = self._explicit.get(node_id)
+                if explicit is not None and spec.name in explicit:
+                    state = explicit[spec.name]
+                    break
+            if state:
+                active.add(spec.name)
+        result = frozenset(active)
+        self._cache[key] = result
+        return result
+
+    def is_active(self, plugin: str, node: NodeLike | None) -> bool:
+        return plugin in self.active_plugins(node)
+
+    def hook_at(self, node: NodeLike | None) -> object:
+        """Hook callers reaching the kernel and the plugins active at ``node``."""
+        return self.host.hook_for(self.active_plugins(node))
+
+    def explicit(self) -> list[tuple[int, str, bool]]:
+        self._fresh()
+        return sorted(
+            (node_id, plugin, active)
+            for node_id, plugins in self._explicit.items()
+            for plugin, active in plugins.items()
+        )
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def set(self, plugin: str, node: NodeLike, active: bool | None) -> None:
+        """Switch ``plugin`` on/off at ``node`` (None: remove the setting, inherit again).
+
+        Takes effect in this worker at once and in others within the refresh interval.
+        """
+        spec = self.host.specs.get(plugin)
+        if spec is None:
+            raise ValidationError(f"插件 {plugin} 未启用，无法按地区开关")
+        if spec.scope == Scope.GLOBAL:
+            raise ValidationError(f"插件 {plugin} 为全局插件，不能按地区开关")
+        if active is not None and Level(node.level) not in spec.levels:
+            allowed = "、".join(lv.label for lv in spec.levels)
+            raise ValidationError(
+                f"插件 {plugin} 只能在以下层级开关: {allowed}（该节点为{Level(node.level).label}）"
+            )
+        assert node.id is not None
+        with self.db.write() as s:
+            row = s.get(PluginActivation, (node.id, plugin))
+            if active is None:
+                if row is not None:
+                    s.delete(row)
+            elif row is None:
+                s.add(PluginActivation(node_id=node.id, plugin=plugin, active=active))
+            else:
+                row.active = active
+            bump_epoch(s)
+        self.reload()
+
+
+def bump_epoch(session: Session) -> None:
+    """Advance the shared activation epoch inside the caller's transaction."""
+    dialect = session.connection().dialect.name
+    table = KernelCounter.__table__  # type: ignore[attr-defined]
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    session.execute(
+        ins.values(name=EPOCH, value=1).on_conflict_do_update(
+            index_elements=["name"], set_={"value": table.c.value + 1}
+        )
+    )

@@ -1,0 +1,279 @@
+"""Settings: shipped defaults, the site file, then ``YIWANG_*`` environment variables.
+
+Precedence (later wins): ``config/yiwang.toml`` (shipped defaults) → ``<home>/site.toml`` (written
+by ``yiwang init``; another file with ``YIWANG_SITE``) → environment. ``<home>`` is ``YIWANG_HOME``
+or ``./var``. Settings are an immutable value passed to ``create_app``; nothing reads globals.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yiwang.errors import SettingsError
+
+#: Environment variables that name a key directly (documented in config/yiwang.toml).
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "YIWANG_DATABASE_URL": ("database", "url"),
+    "YIWANG_SECRET_KEY": ("security", "secret_key"),
+    "YIWANG_PLUGINS": ("plugins", "enabled"),
+    "YIWANG_THEME": ("site", "theme"),
+    "YIWANG_DEBUG": ("site", "debug"),
+}
+#: Variables that are not settings keys.
+ENV_RESERVED = {"YIWANG_HOME", "YIWANG_SITE"}
+
+
+def package_root() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def _bundled(name: str) -> Path:
+    """A folder shipped in the wheel as ``yiwang/_<name>``, or the checkout's ``<name>/``."""
+    packaged = package_root() / f"_{name}"
+    if packaged.is_dir():
+        return packaged
+    return package_root().parent.parent / name
+
+
+def config_dir() -> Path:
+    return _bundled("config")
+
+
+def themes_dir() -> Path:
+    return _bundled("themes")
+
+
+@dataclass(frozen=True)
+class CodeRange:
+    low: int
+    high: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class GridCodeRules:
+    """How codes below the county are numbered (see ``[grid.codes]``)."""
+
+    township: tuple[CodeRange, ...]
+    community: tuple[CodeRange, ...]
+    grid_digits: tuple[int, ...]
+    unit_digits: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    site_file: Path
+    site_name: str
+    theme: str
+    themes_path: Path
+    debug: bool
+    locale: str
+    host: str
+    port: int
+    database_url: str
+    busy_timeout_ms: int
+    pool_size: int
+    echo_sql: bool
+    secret_key: str
+    plugins_enabled: tuple[str, ...]
+    activation_refresh_seconds: float
+    grid_codes: GridCodeRules
+    #: The merged raw tables, for plugin settings under ``[plugin.<name>]``.
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    def plugin_settings(self, name: str) -> Mapping[str, Any]:
+        section = self.raw.get("plugin", {})
+        value = section.get(name, {}) if isinstance(section, dict) else {}
+        return value if isinstance(value, dict) else {}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"配置文件不存在: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"配置文件格式错误 {path}: {exc}") from None
+
+
+def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("YIWANG_") or name in ENV_RESERVED:
+            continue
+        if name in ENV_ALIASES:
+            keys = ENV_ALIASES[name]
+            value: Any = raw
+            if name == "YIWANG_PLUGINS":
+                value = [p.strip() for p in raw.split(",") if p.strip()]
+            elif name == "YIWANG_DEBUG":
+                value = _env_value(raw.lower())
+        elif "__" in name:
+            keys = tuple(k.lower() for k in name[len("YIWANG_") :].split("__"))
+            value = _env_value(raw)
+        else:
+            continue  # unrelated YIWANG_ variables (e.g. test-kit ones) are not settings
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return out
+
+
+def _get(raw: Mapping[str, Any], dotted: str, kind: type | tuple[type, ...]) -> Any:
+    node: Any = raw
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            raise SettingsError(f"缺少配置项 {dotted}")
+        node = node[key]
+    if kind is float and isinstance(node, int) and not isinstance(node, bool):
+        node = float(node)
+    if not isinstance(node, kind) or (kind in (int, float) and isinstance(node, bool)):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise SettingsError(f"配置项 {dotted} 应为 {names}，实际为 {node!r}")
+    return node
+
+
+def _ranges(raw: Mapping[str, Any], dotted: str) -> tuple[CodeRange, ...]:
+    value = _get(raw, dotted, list)
+    out = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 3
+            or not all(isinstance(x, int) for x in item[:2])
+            or not isinstance(item[2], str)
+            or not 0 < item[0] <= item[1] <= 999
+        ):
+            raise SettingsError(f"配置项 {dotted} 的每一项应为 [起, 止, 类别]，如 [1, 99, \"街道\"]: {item!r}")
+        out.append(CodeRange(item[0], item[1], item[2]))
+    return tuple(out)
+
+
+def _digits(raw: Mapping[str, Any], dotted: str) -> tuple[int, ...]:
+    value = _get(raw, dotted, list)
+    if not value or not all(isinstance(d, int) and 1 <= d <= 4 for d in value):
+        raise SettingsError(f"配置项 {dotted} 应为 1–4 之间的位数列表: {value!r}")
+    return tuple(sorted(set(value)))
+
+
+def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
+    """Validate merged tables into Settings; every problem names its key."""
+    db_url = _get(raw, "database.url", str).strip()
+    if not db_url:
+        db_url = f"sqlite:///{(home / 'yiwang.db').resolve()}"
+    enabled = _get(raw, "plugins.enabled", list)
+    if not all(isinstance(p, str) and p for p in enabled):
+        raise SettingsError(f"配置项 plugins.enabled 应为插件名列表: {enabled!r}")
+    port = _get(raw, "server.port", int)
+    if not 0 < port < 65536:
+        raise SettingsError(f"配置项 server.port 超出范围: {port}")
+    theme_path = _get(raw, "site.themes_path", str)
+    return Settings(
+        home=home,
+        site_file=site_file,
+        site_name=_get(raw, "site.name", str),
+        theme=_get(raw, "site.theme", str),
+        themes_path=Path(theme_path).resolve() if theme_path else themes_dir(),
+        debug=_get(raw, "site.debug", bool),
+        locale=_get(raw, "site.locale", str),
+        host=_get(raw, "server.host", str),
+        port=port,
+        database_url=db_url,
+        busy_timeout_ms=_get(raw, "database.busy_timeout_ms", int),
+        pool_size=_get(raw, "database.pool_size", int),
+        echo_sql=_get(raw, "database.echo", bool),
+        secret_key=_get(raw, "security.secret_key", str),
+        plugins_enabled=tuple(dict.fromkeys(enabled)),
+        activation_refresh_seconds=_get(raw, "plugins.activation_refresh_seconds", float),
+        grid_codes=GridCodeRules(
+            township=_ranges(raw, "grid.codes.township"),
+            community=_ranges(raw, "grid.codes.community"),
+            grid_digits=_digits(raw, "grid.codes.grid_digits"),
+            unit_digits=_digits(raw, "grid.codes.unit_digits"),
+        ),
+        raw=raw,
+    )
+
+
+def home_from_env(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("YIWANG_HOME") or "var").resolve()
+
+
+def site_file_for(home: Path, environ: Mapping[str, str]) -> Path:
+    site = environ.get("YIWANG_SITE")
+    return Path(site).resolve() if site else home / "site.toml"
+
+
+def check_known(defaults: Mapping[str, Any], given: Mapping[str, Any], source: str, at: str = "") -> None:
+    """Reject keys the defaults do not have: a typo must not be silently ignored.
+
+    ``[plugin.<name>]`` tables belong to plugins and are checked by them.
+    """
+    for key, value in given.items():
+        dotted = f"{at}{key}"
+        if dotted == "plugin":
+            continue
+        if key not in defaults:
+            raise SettingsError(f"{source} 中有未知配置项 {dotted}")
+        if isinstance(defaults[key], Mapping):
+            if not isinstance(value, Mapping):
+                raise SettingsError(f"{source} 中 {dotted} 应为一个表 [{dotted}]")
+            check_known(defaults[key], value, source, dotted + ".")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    require_site: bool = False,
+) -> Settings:
+    """Load settings the way every entry point does.
+
+    Parameters
+    ----------
+    environ: the environment to read (default ``os.environ``).
+    overrides: tables merged last (tests and the CLI use this).
+    require_site: fail when the site file is missing (``serve`` needs ``yiwang init`` first).
+    """
+    env = os.environ if environ is None else environ
+    home = home_from_env(env)
+    site_file = site_file_for(home, env)
+    defaults = read_toml(config_dir() / "yiwang.toml")
+    raw = defaults
+    if site_file.exists():
+        site = read_toml(site_file)
+        check_known(defaults, site, str(site_file))
+        raw = merge(raw, site)
+    elif require_site or "YIWANG_SITE" in env:
+        raise SettingsError(f"站点配置文件不存在: {site_file}。请先运行 `yiwang init`。")
+    from_env = env_overrides(env)
+    check_known(defaults, from_env, "环境变量")
+    raw = merge(raw, from_env)
+    if overrides:
+        raw = merge(raw, overrides)
+    return build(raw, home=home, site_file=site_file)

@@ -1,0 +1,132 @@
+"""pytest plugin (entry point ``pytest11``): fixtures for testing the kernel and plugins.
+
+Fixtures
+--------
+``yiwang_backend``  session-scoped, parametrised ``sqlite`` / ``postgresql``: every test that
+                    uses the database runs on both. PostgreSQL comes from the environment
+                    variable ``YIWANG_TEST_POSTGRESQL`` (a URL of a database where test databases
+                    may be created); without it, or when it cannot be reached, PostgreSQL tests
+                    skip and say why — except under ``CI=true``, where that is a failure.
+``yiwang_db``       the migrated Database of that backend, emptied before each test.
+``settings``        Settings for a test site in a temporary home.
+``kernel``          a Kernel on ``yiwang_db`` with the plugins of ``@pytest.mark.with_plugins``.
+``app``/``client``  the Starlette app and a TestClient for it.
+``grid``            a GridFactory building nodes by code (parents created as needed).
+
+Mark a test ``@pytest.mark.with_plugins("notice", other_spec)`` to enable plugins by name
+(installed ones) or by PluginSpec (defined in the test).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from yiwang.testing.database import TestDatabases, clean
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("yiwang")
+    group.addoption(
+        "--yiwang-backends",
+        default=os.environ.get("YIWANG_TEST_BACKENDS", ",".join(BACKENDS)),
+        help="comma-separated database backends to run database tests on (sqlite,postgresql)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "with_plugins(*plugins): enable plugins (names or PluginSpec) for the test"
+    )
+    config.addinivalue_line("markers", "sqlite_only(reason): the test concerns SQLite alone")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "yiwang_backend" in metafunc.fixturenames:
+        wanted = [b.strip() for b in metafunc.config.getoption("--yiwang-backends").split(",")]
+        backends = [b for b in BACKENDS if b in wanted]
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            backends = [b for b in backends if b == "sqlite"]
+        metafunc.parametrize("yiwang_backend", backends, scope="session")
+
+
+@pytest.fixture(scope="session")
+def yiwang_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    dbs = TestDatabases(tmp_path_factory.mktemp("yiwang-db"), worker)
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture
+def yiwang_db(yiwang_databases: TestDatabases, yiwang_backend: str) -> Any:
+    """The migrated database of this backend, emptied before the test."""
+    db = yiwang_databases.get(yiwang_backend)
+    clean(db)
+    return db
+
+
+def _plugins_of(request: pytest.FixtureRequest) -> tuple[list[str], list[Any]]:
+    from yiwang.plugins.spec import PluginSpec
+
+    names: list[str] = []
+    specs: list[Any] = []
+    marker = request.node.get_closest_marker("with_plugins")
+    for item in marker.args if marker else ():
+        if isinstance(item, PluginSpec):
+            specs.append(item)
+            names.append(item.name)
+        else:
+            names.append(str(item))
+    return names, specs
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path, yiwang_db: Any) -> Any:
+    from yiwang.settings import load_settings
+
+    names, _ = _plugins_of(request)
+    return load_settings(
+        {"YIWANG_HOME": str(tmp_path / "home")},
+        overrides={
+            "database": {"url": yiwang_db.url.render_as_string(hide_password=False)},
+            "security": {"secret_key": "test-secret-key-" + "x" * 32},
+            "plugins": {"enabled": names, "activation_refresh_seconds": 0.0},
+        },
+    )
+
+
+@pytest.fixture
+def kernel(request: pytest.FixtureRequest, settings: Any, yiwang_db: Any) -> Any:
+    from yiwang.kernel import Kernel
+
+    _, specs = _plugins_of(request)
+    return Kernel(settings, extra_plugins=specs, db=yiwang_db)
+
+
+@pytest.fixture
+def app(settings: Any, kernel: Any) -> Any:
+    from yiwang.app import create_app
+
+    return create_app(settings, kernel=kernel)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=True) as c:
+        yield c
+
+
+@pytest.fixture
+def grid(kernel: Any) -> Any:
+    from yiwang.testing.factories import GridFactory
+
+    return GridFactory(kernel)

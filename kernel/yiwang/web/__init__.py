@@ -1,0 +1,1 @@
+"""The web shell: templates and themes, kernel pages, plugin mounts, error pages."""

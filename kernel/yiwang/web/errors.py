@@ -1,0 +1,81 @@
+"""Error pages in Chinese (HTML for pages, JSON under /api/ or when JSON is asked for)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from yiwang.errors import NotFound, ValidationError
+from yiwang.web.context import kernel_of
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "请求有误",
+    403: "没有权限",
+    404: "页面不存在",
+    405: "不支持该请求方法",
+    422: "提交的内容有误",
+    500: "系统内部错误",
+    503: "服务暂不可用",
+}
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.url.path.startswith("/api/") or (
+        "application/json" in accept and "text/html" not in accept
+    )
+
+
+def error_response(request: Request, status: int, detail: str | None = None) -> Response:
+    message = detail or MESSAGES.get(status, "请求失败")
+    request_id = getattr(request.state, "request_id", "")
+    if wants_json(request):
+        return JSONResponse(
+            {"error": {"code": status, "message": message, "request_id": request_id}},
+            status_code=status,
+        )
+    try:
+        return kernel_of(request).templates.render(
+            request,
+            "errors/error.html",
+            {"status": status, "message": message, "request_id": request_id},
+            status_code=status,
+        )
+    except Exception:  # the error page itself failed: still answer, plainly
+        log.exception("错误页面渲染失败")
+        return PlainTextResponse(f"{status} {message}（请求编号 {request_id}）", status_code=status)
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail and exc.detail not in _STOCK else None
+    return error_response(request, exc.status_code, detail)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return error_response(request, 404, str(exc))
+
+
+async def invalid(request: Request, exc: Exception) -> Response:
+    return error_response(request, 422, str(exc))
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("请求 %s %s 失败", request.method, request.url.path)
+    return error_response(request, 500)
+
+
+# Starlette's default English reason phrases; replaced by our Chinese ones.
+_STOCK = {"Not Found", "Method Not Allowed", "Internal Server Error", "Bad Request", "Forbidden"}
+
+HANDLERS = {
+    HTTPException: http_exception,
+    NotFound: not_found,
+    ValidationError: invalid,
+    Exception: server_error,
+}

@@ -1,0 +1,101 @@
+"""The kernel's own pages: the net browsed level by level, node search, health check."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from yiwang import __version__
+from yiwang.errors import DatabaseUnavailable
+from yiwang.grid import tree
+from yiwang.grid.levels import Level
+from yiwang.grid.models import ORG_KINDS, Organisation
+from yiwang.web.context import kernel_of
+
+
+def home(request: Request) -> Response:
+    return RedirectResponse(request.url_for("grid:index"), status_code=302)
+
+
+def grid_index(request: Request) -> Response:
+    """The roots of the net (normally one province)."""
+    kernel = kernel_of(request)
+    with kernel.db.read() as s:
+        roots = tree.children(s, None)
+    if len(roots) == 1:
+        return grid_node_page(request, roots[0].code)
+    return kernel.templates.render(
+        request, "grid/node.html", {"current": None, "trail": [], "children": roots, "orgs": []}
+    )
+
+
+def grid_node(request: Request) -> Response:
+    return grid_node_page(request, request.path_params["code"])
+
+
+def grid_node_page(request: Request, code: str) -> Response:
+    kernel = kernel_of(request)
+    with kernel.db.read() as s:
+        current = tree.by_code(s, code)
+        trail = tree.ancestors(s, current)
+        children = tree.children(s, current.id)
+        orgs = list(
+            s.scalars(
+                select(Organisation)
+                .where(Organisation.node_id == current.id)  # type: ignore[arg-type]
+                .order_by(Organisation.kind, Organisation.name)  # type: ignore[arg-type]
+            )
+        )
+    return kernel.templates.render(
+        request,
+        "grid/node.html",
+        {
+            "current": current,
+            "level_label": Level(current.level).label,
+            "trail": trail,
+            "children": children,
+            "orgs": orgs,
+            "org_kinds": ORG_KINDS,
+        },
+        node=current,
+    )
+
+
+def grid_search(request: Request) -> Response:
+    kernel = kernel_of(request)
+    q = request.query_params.get("q", "")
+    with kernel.db.read() as s:
+        results = tree.search(s, q, limit=30) if q.strip() else []
+    return kernel.templates.render(request, "grid/search.html", {"q": q, "results": results})
+
+
+def healthz(request: Request) -> Response:
+    """Liveness and readiness: 200 when the database answers, 503 otherwise."""
+    kernel = kernel_of(request)
+    body: dict[str, object] = {
+        "status": "ok",
+        "version": __version__,
+        "plugins": kernel.host.names,
+    }
+    try:
+        kernel.db.check()
+        with kernel.db.read() as s:
+            s.execute(text("SELECT 1 FROM grid_node LIMIT 1"))
+        body["database"] = "ok"
+    except (DatabaseUnavailable, SQLAlchemyError) as exc:
+        body |= {"status": "error", "database": str(exc).splitlines()[0]}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", home, name="home"),
+        Route("/healthz", healthz, name="healthz"),
+        Route("/grid/", grid_index, name="grid:index"),
+        Route("/grid/search", grid_search, name="grid:search"),
+        Route("/grid/{code:str}", grid_node, name="grid:node"),
+    ]

@@ -1,0 +1,167 @@
+"""Jinja2 with autoescape everywhere and the loader chain city theme → parents → plugins → kernel.
+
+Unprefixed names resolve down that chain, so a theme or plugin overrides a kernel template by
+shipping one with the same name. Prefixed names reach one layer directly, so an override can
+extend what it replaces: ``{% extends "@kernel/grid/node.html" %}``, ``"@theme:default/base.html"``,
+``"@notice/notice/list.html"``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+from yiwang.errors import SettingsError
+from yiwang.plugins.host import KERNEL
+from yiwang.settings import package_root
+
+if TYPE_CHECKING:
+    from yiwang.kernel import Kernel
+
+
+def theme_chain(themes_path: Path, name: str) -> list[Path]:
+    """The theme folder and its ancestors (``extends`` in theme.toml), most specific first."""
+    chain: list[Path] = []
+    seen: set[str] = set()
+    current: str | None = name
+    while current:
+        if current in seen:
+            raise SettingsError(f"主题继承成环: {current}")
+        seen.add(current)
+        folder = themes_path / current
+        meta_file = folder / "theme.toml"
+        if not meta_file.is_file():
+            raise SettingsError(f"主题 {current} 不存在（找不到 {meta_file}）")
+        with meta_file.open("rb") as fh:
+            try:
+                meta = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"主题配置格式错误 {meta_file}: {exc}") from None
+        chain.append(folder)
+        parent = meta.get("extends")
+        current = parent if isinstance(parent, str) and parent else None
+    return chain
+
+
+@pass_context
+def url_for(context: Any, name: str, /, **params: Any) -> str:
+    """Path of a named route, e.g. ``url_for('grid:node', code=c.code)``."""
+    request: Request = context["request"]
+    return str(request.app.url_path_for(name, **params))
+
+
+def plugin_dir(package: str, sub: str) -> Path | None:
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    folder = Path(list(found.submodule_search_locations)[0]) / sub
+    return folder if folder.is_dir() else None
+
+
+class ChainStaticFiles(StaticFiles):
+    """Static files looked up in several folders in order (city theme before default)."""
+
+    def __init__(self, directories: list[Path]) -> None:
+        self._chain = [str(d) for d in directories]
+        super().__init__(directory=directories[0] if directories else None, check_dir=False)
+
+    def get_directories(self, directory: Any = None, packages: Any = None) -> list[Any]:
+        return list(self._chain)
+
+
+class Templates:
+    """The template environment of one kernel and how pages are rendered."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        settings = kernel.settings
+        self.kernel = kernel
+        self.theme_dirs = theme_chain(settings.themes_path, settings.theme)
+        kernel_dir = package_root() / "templates"
+        prefixed: dict[str, BaseLoader] = {"@kernel": FileSystemLoader(kernel_dir)}
+        chain: list[BaseLoader] = []
+        for folder in self.theme_dirs:
+            loader = FileSystemLoader(folder / "templates")
+            prefixed[f"@theme:{folder.name}"] = loader
+            chain.append(loader)
+        self.plugin_static: dict[str, Path] = {}
+        for spec in kernel.host.specs.values():
+            tdir = plugin_dir(spec.package_name, "templates")
+            if tdir is not None:
+                loader = FileSystemLoader(tdir)
+                prefixed[f"@{spec.name}"] = loader
+                chain.append(loader)
+            sdir = plugin_dir(spec.package_name, "static")
+            if sdir is not None:
+                self.plugin_static[spec.name] = sdir
+        self.env = Environment(
+            loader=ChoiceLoader([PrefixLoader(prefixed, delimiter="/"), *chain, FileSystemLoader(kernel_dir)]),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=settings.debug,
+        )
+        self.env.globals.update(site_name=settings.site_name, slot=self.slot, url_for=url_for)
+        self.menu = sorted(
+            (replace(item, plugin=name) for name, item in kernel.host.collect_items("yiwang_menu_items")),
+            key=lambda m: (m.order, m.label),
+        )
+
+    def theme_static(self) -> ChainStaticFiles:
+        return ChainStaticFiles([d / "static" for d in self.theme_dirs if (d / "static").is_dir()])
+
+    def slot(self, name: str, node: Any, request: Request) -> Markup:
+        """Join every active plugin's contribution to slot ``name`` for ``node``."""
+        results = self.kernel.hook_at(node).yiwang_template_slot(slot=name, node=node, request=request)
+        parts = [r if isinstance(r, Markup) else escape(r) for r in reversed(results) if r]
+        return Markup("").join(parts)
+
+    def menu_for(self, node: Any) -> list[Any]:
+        active = self.kernel.activation.active_plugins(node)
+        return [m for m in self.menu if m.plugin == KERNEL or m.plugin in active]
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        *,
+        status_code: int = 200,
+        node: Any = None,
+    ) -> HTMLResponse:
+        """Render a page, or just its content when htmx asks (``HX-Request``)."""
+        htmx = request.headers.get("HX-Request") == "true" and not request.headers.get(
+            "HX-History-Restore-Request"
+        )
+        ctx = {
+            "request": request,
+            "htmx": htmx,
+            "node": node,
+            "menu": self.menu_for(node),
+            **(context or {}),
+        }
+        html = self.env.get_template(name).render(ctx)
+        response = HTMLResponse(html, status_code=status_code)
+        response.headers["Vary"] = "HX-Request"
+        return response
+
+    def render_fragment(self, name: str, context: dict[str, Any]) -> Markup:
+        return Markup(self.env.get_template(name).render(context))

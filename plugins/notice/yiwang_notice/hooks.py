@@ -1,0 +1,89 @@
+"""The notice plugin's hook implementations — everything the kernel knows about it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlmodel import Session, SQLModel
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+
+from yiwang.api import Kernel, Level, MenuItem, Node, hookimpl, move_paths, render_fragment
+
+
+@hookimpl
+def yiwang_models() -> Sequence[type[SQLModel]]:
+    from yiwang_notice.models import Notice
+
+    return [Notice]
+
+
+@hookimpl
+def yiwang_routes() -> Sequence[BaseRoute]:
+    from yiwang_notice.views import routes
+
+    return routes
+
+
+@hookimpl
+def yiwang_menu_items() -> Sequence[MenuItem]:
+    return [MenuItem(label="通知公告", href="/p/notice/", icon="bell", order=200, section="办公")]
+
+
+@hookimpl
+def yiwang_cli_commands() -> Sequence[click.Command]:
+    from yiwang_notice.cli import commands
+
+    return commands
+
+
+@hookimpl
+def yiwang_template_slot(slot: str, node: Node, request: Request) -> Markup | None:
+    if slot != "node.detail":
+        return None
+    from yiwang.api import read
+
+    from yiwang_notice import service
+
+    with read(request) as s:
+        notices = service.reaching(s, node, limit=3)
+    if not notices:
+        return None
+    return render_fragment(request, "notice/_slot.html", {"notices": notices, "node": node})
+
+
+@hookimpl
+def yiwang_node_moved(session: Session, node: Node, old_path: str, moved: int) -> None:
+    from yiwang_notice.models import Notice
+
+    move_paths(session, Notice.__table__.c.node_path, old_path, node.path)  # type: ignore[attr-defined]
+
+
+_DEMO = (
+    ("关于开展矛盾纠纷大排查大化解专项行动的通知", "important"),
+    ("关于做好节假日期间安全防范工作的通知", "urgent"),
+    ("网格员入户走访工作规范（试行）", "normal"),
+    ("关于开展防范电信网络诈骗宣传进社区活动的通知", "normal"),
+    ("关于报送本月网格事件统计表的通知", "normal"),
+)
+
+
+@hookimpl
+def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None:
+    from yiwang_notice import service
+
+    rng = random.Random(seed)
+    posters: list[Any] = list(
+        session.scalars(select(Node).where(Node.level <= int(Level.COUNTY)).order_by(Node.code))  # type: ignore[arg-type,operator]
+    )
+    if not posters:
+        return
+    for node in posters if scale == "full" else posters[:40]:
+        for title, urgency in rng.sample(_DEMO, k=2 if node.level == Level.PROVINCE else 1):
+            body = f"{node.name}各单位：\n\n请按要求认真落实，并于月底前报送落实情况。\n\n{node.name}综治中心"
+            service.post(session, node, title, body, urgency, author=f"{node.name}综治中心")
