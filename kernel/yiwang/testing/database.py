@@ -48,7 +48,8 @@ class TestDatabases:
         self._dbs: dict[str, Database] = {}
         self._failed: dict[str, str] = {}
         self._admin_url: str | None = None
-        self._pg_name = f"yiwang_test_{worker}".replace("-", "_")
+        # The pid keeps concurrent test runs on one server apart.
+        self._pg_name = f"yiwang_test_{worker}_{os.getpid()}".replace("-", "_")
 
     def get(self, backend: str) -> Database:
         if backend in self._failed:
