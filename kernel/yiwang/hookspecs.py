@@ -107,7 +107,7 @@ def yiwang_cli_commands() -> Sequence[click.Command]:
 
 
 @hookspec
-def yiwang_template_slot(slot: str, node: Node, request: Request) -> Markup | str | None:
+def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Markup | str | None:
     """Contribute HTML to a named slot of a page that concerns ``node``.
 
     Pages declare slots with ``{{ slot("node.detail", node) }}``; the kernel joins every
@@ -118,7 +118,8 @@ def yiwang_template_slot(slot: str, node: Node, request: Request) -> Markup | st
     ``layout.head`` (inside ``<head>``), ``layout.footer`` (page footer).
 
     :param slot: the slot name.
-    :param node: the node the page concerns (the user's current node on layout slots).
+    :param node: the node the page concerns (the request's current node on layout slots; None
+        when the net is empty).
     :param request: the current request.
     :returns: HTML for the slot, or None to contribute nothing.
     :since: 1.0

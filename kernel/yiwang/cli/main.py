@@ -6,6 +6,8 @@ ends with its Chinese message on stderr and its exit code; nothing is left half-
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import secrets
@@ -35,7 +37,11 @@ class Context:
     def kernel(self) -> Any:
         from yiwang.kernel import Kernel
 
-        return Kernel(self.settings)
+        kernel = Kernel(self.settings)
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.find_root().call_on_close(kernel.db.dispose)
+        return kernel
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
@@ -53,10 +59,11 @@ class YiwangGroup(click.Group):
         groups: dict[str, click.Command] = {}
         for name, command in host.collect_items("yiwang_cli_commands"):
             group = groups.setdefault(
-                name, click.Group(name=name, help=f"{host.specs[name].title}（插件 {name}）的命令")
+                name,
+                click.Group(name=name, help=f"{host.specs[name].title}（插件 {name}）的命令"),
             )
             assert isinstance(group, click.Group)
-            group.add_command(command)
+            group.add_command(_guarded(command))
         return groups
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -66,6 +73,22 @@ class YiwangGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         own = super().get_command(ctx, cmd_name)
         return own if own is not None else self._plugin_groups(ctx).get(cmd_name)
+
+
+def _guarded(command: click.Command) -> click.Command:
+    """A copy of a plugin command that first checks the database is reachable and migrated."""
+    original = command.callback
+    if original is None:
+        return command
+
+    @functools.wraps(original)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _ready(click.get_current_context().ensure_object(Context).kernel)
+        return original(*args, **kwargs)
+
+    guarded = copy.copy(command)
+    guarded.callback = run
+    return guarded
 
 
 @click.group(cls=YiwangGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,22 +140,35 @@ def init(database_url: str, plugins: str | None, force: bool) -> None:
         f"enabled = {json.dumps(enabled, ensure_ascii=False)}\n"
     )
     tmp = site.with_suffix(".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.chmod(0o600)
-    tmp.replace(site)
-    # Prove the result loads (unknown plugin names, bad URL) before declaring success.
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
+        fh.write(body)  # created 0600: the secret is never readable by others
+    # Prove the new file loads (unknown plugin names, bad URL) before it replaces anything.
     try:
         from yiwang.kernel import Kernel
 
-        Kernel(load_settings())
+        Kernel(load_settings({**os.environ, "YIWANG_SITE": str(tmp)})).db.dispose()
     except YiwangError:
-        site.unlink()
+        tmp.unlink()
         raise
+    tmp.replace(site)
     click.echo(f"已生成站点文件 {site}")
     click.echo(f"启用插件: {', '.join(enabled) or '（无）'}")
 
 
 # --- db ------------------------------------------------------------------------------------------
+
+
+def _ready(kernel: Any) -> None:
+    """The database answers and has every migration (else exit 3 saying what to run)."""
+    from yiwang.db import migrate
+
+    kernel.db.check()
+    pending = migrate.pending(kernel.db, kernel.host)
+    if pending:
+        raise DatabaseUnavailable(
+            f"数据库结构不是最新（待应用: {', '.join(sorted(pending))}），请先运行 `yiwang db upgrade`"
+        )
 
 
 @cli.group()
@@ -232,6 +268,7 @@ def demo(obj: Context, scale: str, seed: int, reset: bool, if_empty: bool, yes: 
     from sqlalchemy import select
 
     from yiwang.db import migrate
+    from yiwang.demo import run as run_demo
     from yiwang.grid.models import Node
 
     kernel = obj.kernel
@@ -247,24 +284,8 @@ def demo(obj: Context, scale: str, seed: int, reset: bool, if_empty: bool, yes: 
         click.echo("库中已有区划数据，跳过演示数据生成。")
         return
     started = time.perf_counter()
-    for name, impl in _demo_impls(kernel):
-        with kernel.db.write() as s:
-            impl(kernel=kernel, session=s, scale=scale, seed=seed)
-        click.echo(f"  {name}: 完成")
+    run_demo(kernel, scale=scale, seed=seed, progress=lambda name: click.echo(f"  {name}: 完成"))
     click.echo(f"演示数据已生成（{scale}，种子 {seed}），用时 {time.perf_counter() - started:.1f} 秒")
-
-
-def _demo_impls(kernel: Any) -> list[tuple[str, Any]]:
-    """``yiwang_demo`` implementations, kernel first then dependency order, as callables."""
-    from yiwang.plugins.host import KERNEL
-
-    impls = {i.plugin_name: i for i in kernel.host.hook.yiwang_demo.get_hookimpls()}
-    order = [KERNEL, *kernel.host.specs]
-    return [
-        (name, lambda _i=impls[name], **kw: _i.function(**{a: kw[a] for a in _i.argnames}))
-        for name in order
-        if name in impls
-    ]
 
 
 @cli.command()
@@ -276,16 +297,9 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int) -> Non
     """启动 Web 服务。"""
     import uvicorn
 
-    from yiwang.db import migrate
-
     settings = load_settings(require_site=True)
     kernel = obj.kernel
-    kernel.db.check()
-    pending = migrate.pending(kernel.db, kernel.host)
-    if pending:
-        raise DatabaseUnavailable(
-            f"数据库结构不是最新（待应用: {', '.join(sorted(pending))}），请先运行 `yiwang db upgrade`"
-        )
+    _ready(kernel)
     host = host or settings.host
     port = port or settings.port
     if not 0 < port < 65536:
@@ -315,8 +329,8 @@ def plugins() -> None:
 @pass_ctx
 def plugins_list(obj: Context, as_json: bool) -> None:
     """列出已安装的插件：版本、名称、实现的钩子、是否启用、在哪些地区启用、错误。"""
-    from yiwang.plugins.loader import load_plugins
     from yiwang import builtin
+    from yiwang.plugins.loader import load_plugins
 
     settings = obj.settings
     try:
@@ -392,7 +406,7 @@ def _set_activation(obj: Context, plugin: str, code: str, active: bool | None) -
     from yiwang.grid import tree
 
     kernel = obj.kernel
-    kernel.db.check()
+    _ready(kernel)
     with kernel.db.read() as s:
         node = tree.by_code(s, code)
     kernel.activation.set(plugin, node, active)
@@ -450,7 +464,7 @@ def grid_import(obj: Context, file: Path, fmt: str | None, update_existing: bool
     if not file.is_file():
         raise ValidationError(f"文件不存在: {file}")
     kernel = obj.kernel
-    kernel.db.check()
+    _ready(kernel)
     with kernel.db.write() as s:
         result = roster.import_roster(kernel, s, file.read_bytes(), fmt, update_existing=update_existing)
     click.echo(f"导入完成: 新增 {result.created} 个节点，更新 {result.updated} 个节点")
@@ -466,8 +480,10 @@ def grid_export(obj: Context, file: Path, fmt: str | None, root: str | None) -> 
     from yiwang.grid import roster
 
     fmt = roster.detect_format(file, fmt)
+    if not file.parent.is_dir():
+        raise ValidationError(f"目录不存在: {file.parent}")
     kernel = obj.kernel
-    kernel.db.check()
+    _ready(kernel)
     tmp = file.with_name(file.name + ".part")
     try:
         with kernel.db.read() as s:
@@ -489,7 +505,7 @@ def grid_move(obj: Context, code: str, new_parent_code: str, new_code: str | Non
     from yiwang.grid.service import move_node
 
     kernel = obj.kernel
-    kernel.db.check()
+    _ready(kernel)
     with kernel.db.write() as s:
         node = tree.by_code(s, code)
         parent = tree.by_code(s, new_parent_code)
@@ -505,7 +521,7 @@ def grid_recount(obj: Context, check: bool) -> None:
     from yiwang.grid import tree
 
     kernel = obj.kernel
-    kernel.db.check()
+    _ready(kernel)
     with kernel.db.write() as s:
         wrong = tree.verify_counts(s)
         if wrong and not check:

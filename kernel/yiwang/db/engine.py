@@ -8,6 +8,7 @@ deadlocks between two upgrading readers into an orderly wait.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,8 +27,9 @@ def normalise_url(url: str) -> URL:
     """Parse a database URL, choosing psycopg 3 for ``postgresql://``."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise SettingsError(f"数据库地址格式错误: {url!r}") from None
+    except (ArgumentError, ValueError):  # ValueError: a non-numeric port
+        shown = re.sub(r"(://[^:/@]*:).*@", r"\1***@", url)  # never echo a password
+        raise SettingsError(f"数据库地址格式错误: {shown!r}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):

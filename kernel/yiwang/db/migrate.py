@@ -141,9 +141,9 @@ def revision(
     dirs = branch_dirs(host)
     if branch not in dirs:
         raise ValidationError(f"没有名为 {branch} 的迁移分支（插件须已启用并声明 migrations）")
-    sd = script(host)
-    kernel_head = heads_by_branch(host).get(KERNEL, [])
-    own = heads_by_branch(host).get(branch, [])
+    heads = heads_by_branch(host)
+    kernel_head = heads.get(KERNEL, [])
+    own = heads.get(branch, [])
     tables = owned_tables(host)[branch]
     with db.engine.begin() as conn:
         cfg = alembic_config(host, conn)

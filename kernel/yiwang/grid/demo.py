@@ -38,8 +38,9 @@ class Shape:
 
 SHAPES = {
     "small": Shape(townships=(2, 2), communities=(3, 3), grids=(2, 2)),
-    # Means ≈ 11, ≈ 13.5, ≈ 1.4 → ≈1,200 townships, ≈16,000 communities, ≈22,000 grids.
-    "full": Shape(townships=(7, 15), communities=(8, 19), grids=(1, 2)),
+    # Means 11, 12.5, 1.5 → ≈1,220 townships, ≈15,300 communities, ≈22,900 grids
+    # (targets ≈1,200, ≈16,000, ≈22,000; grids per community cannot average below 1.5 here).
+    "full": Shape(townships=(7, 15), communities=(7, 18), grids=(1, 2)),
 }
 
 # Characters for synthetic place names; plain, common, and unlikely to collide with real ones.
@@ -120,7 +121,7 @@ def plan(scale: str, seed: int) -> list[NewNode]:
     return rows
 
 
-def _orgs(nodes: list[tuple[int, str, str, int]]) -> list[dict[str, object]]:
+def _orgs(nodes: list[tuple[int, str, int]]) -> list[dict[str, object]]:
     now = utcnow()
     out: list[dict[str, object]] = []
 
@@ -130,7 +131,7 @@ def _orgs(nodes: list[tuple[int, str, str, int]]) -> list[dict[str, object]]:
              "phone": "", "address": "", "active": True, "created_at": now}
         )  # fmt: skip
 
-    for node_id, code, name, level in nodes:
+    for node_id, name, level in nodes:
         if level <= Level.TOWNSHIP:
             add(node_id, CENTRE, f"{name}综治中心")
         if level == Level.COMMUNITY:
@@ -151,7 +152,7 @@ def build_demo_net(kernel: Kernel, session: Session, *, scale: str, seed: int) -
     rows = plan(scale, seed)
     add_nodes(kernel, session, rows)
     nodes = session.execute(
-        select(Node.id, Node.code, Node.name, Node.level).where(Node.level <= Level.COMMUNITY)  # type: ignore[call-overload, operator]
+        select(Node.id, Node.name, Node.level).where(Node.level <= Level.COMMUNITY)  # type: ignore[call-overload, operator]
     ).all()
     orgs = _orgs([tuple(r) for r in nodes])  # type: ignore[misc]
     table = Organisation.__table__  # type: ignore[attr-defined]

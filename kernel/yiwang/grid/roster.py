@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from yiwang.grid import codes
 from yiwang.grid.levels import Level
 from yiwang.grid.models import utcnow
 from yiwang.grid.service import add_nodes
-from yiwang.grid.tree import ROW_COLUMNS, T, NewNode, check_name, within
+from yiwang.grid.tree import ROW_COLUMNS, NewNode, T, bulk_create, check_name, within
 
 if TYPE_CHECKING:
     from yiwang.kernel import Kernel
@@ -70,7 +71,7 @@ def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
 
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, KeyError, OSError, ValueError) as exc:
+    except (InvalidFileException, KeyError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ValidationError(f"无法读取 xlsx 文件: {exc}") from None
     try:
         for row in wb.worksheets[0].iter_rows(values_only=True):
@@ -120,6 +121,8 @@ def parse(rows: list[tuple[int, dict[str, Any]]]) -> tuple[list[NewNode], list[s
                 raise codes.CodeError("编码被存成了小数，请将编码列设为文本格式")
             code = codes.normalise(row["code"], level)
             parent_text = _text(row["parent_code"])
+            if parent_text and level == Level.PROVINCE:
+                raise codes.CodeError(f"{level.label}不能有上级编码（{parent_text}）")
             parent = codes.normalise(parent_text, Level(level - 1)) if parent_text else None
             name = check_name(_text(row["name"]))
         except codes.CodeError as exc:
@@ -142,15 +145,20 @@ def import_roster(
     With ``update_existing`` a row whose code exists renames that node (its level and parent
     must match); otherwise an existing code is an error.
     """
-    nodes, labels, problems = parse(read_rows(data, fmt))
+    rows = read_rows(data, fmt)
+    nodes, labels, problems = parse(rows)
+    refused = _refused_codes(rows, nodes, labels) if problems else set()
     renames: list[tuple[int, str]] = []
     if update_existing and nodes:
         existing = {}
         conn = session.connection()
         wanted = [n.code for n in nodes]
+        up = T.alias("up")
         for start in range(0, len(wanted), 500):
-            stmt = select(T.c.id, T.c.code, T.c.level, T.c.parent_id).where(
-                T.c.code.in_(wanted[start : start + 500])
+            stmt = (
+                select(T.c.id, T.c.code, T.c.level, up.c.code.label("parent_code"))
+                .select_from(T.outerjoin(up, up.c.id == T.c.parent_id))
+                .where(T.c.code.in_(wanted[start : start + 500]))
             )
             existing.update({r.code: r for r in conn.execute(stmt)})
         keep_nodes, keep_labels = [], []
@@ -161,10 +169,16 @@ def import_roster(
                 keep_labels.append(label)
             elif row.level != node.level:
                 problems.append(f"{label}: 编码 {node.code} 已存在且层级不同，不能更新")
+            elif row.parent_code != node.parent_code:
+                problems.append(
+                    f"{label}: 编码 {node.code} 已存在且上级不同（现为 {row.parent_code or '无'}），不能更新"
+                )
             else:
                 renames.append((row.id, node.name))
         nodes, labels = keep_nodes, keep_labels
     if problems:
+        # Report the other rows' problems too (those under a refused row excepted).
+        problems += _check(kernel, session, nodes, labels, refused)
         raise ValidationError(f"{len(problems)} 行有错误，未导入任何数据", sorted(problems, key=_row_no))
     if not nodes and not renames:
         raise ValidationError("文件中没有数据行")
@@ -180,6 +194,42 @@ def import_roster(
             update(T).where(T.c.id == node_id).values(name=name, updated_at=utcnow())
         )
     return ImportResult(created=len(nodes), updated=len(renames))
+
+
+def _refused_codes(
+    rows: list[tuple[int, dict[str, Any]]], nodes: list[NewNode], labels: list[str]
+) -> set[str]:
+    """Codes of the rows ``parse`` refused (as far as they can be read)."""
+    accepted = set(labels)
+    refused: set[str] = set()
+    for number, row in rows:
+        if f"第 {number} 行" in accepted:
+            continue
+        try:
+            refused.add(codes.normalise(row["code"], Level.parse(row["level"])))
+        except ValueError:
+            refused.add(_text(row["code"]))
+    return refused - {n.code for n in nodes}
+
+
+def _check(
+    kernel: Kernel, session: Session, nodes: list[NewNode], labels: list[str], refused: set[str]
+) -> list[str]:
+    """Problems of the parsed rows, without writing; rows below a refused row are skipped."""
+    below = set(refused)
+    keep: list[NewNode] = []
+    keep_labels: list[str] = []
+    for node, label in zip(nodes, labels, strict=True):  # parents first
+        if node.parent_code in below:
+            below.add(node.code)
+        else:
+            keep.append(node)
+            keep_labels.append(label)
+    try:
+        bulk_create(session, keep, kernel.settings.grid_codes, keep_labels, check_only=True)
+    except ValidationError as exc:
+        return exc.problems
+    return []
 
 
 def _row_no(message: str) -> int:

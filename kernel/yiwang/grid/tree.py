@@ -200,12 +200,15 @@ def bulk_create(
     new: Sequence[NewNode],
     rules: GridCodeRules,
     labels: Sequence[str] | None = None,
+    *,
+    check_only: bool = False,
 ) -> list[int]:
     """Insert many nodes at once, parents before children; validates everything first.
 
     Parents may already exist or come earlier in ``new``. Raises ValidationError listing every
     problem (each prefixed with its entry of ``labels``, e.g. "第 5 行") and writes nothing when
-    any row is wrong. Returns the new ids in input order.
+    any row is wrong. Returns the new ids in input order; with ``check_only``, validates, writes
+    nothing and returns [].
     """
     problems: list[str] = []
     codes_in = [n.code for n in new]
@@ -220,7 +223,8 @@ def bulk_create(
         chunk = all_codes[start : start + 500]
         for r in conn.execute(select(*cols).where(T.c.code.in_(chunk))):
             existing[r.code] = dict(r._mapping)
-    ids = reserve_ids(session, len(new))
+    # Placeholder ids when only checking: they are never written.
+    ids = list(range(-len(new), 0)) if check_only else reserve_ids(session, len(new))
     made: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     now = utcnow()
@@ -271,6 +275,8 @@ def bulk_create(
         rows.append(row)
     if problems:
         raise ValidationError(f"{len(problems)} 个节点有错误，未写入任何数据", problems)
+    if check_only:
+        return []
     for start in range(0, len(rows), 2000):
         conn.execute(T.insert(), rows[start : start + 2000])
     touched: set[int] = set()
@@ -353,11 +359,13 @@ def move(
             values[col] = getattr(new_parent, col)
     count = conn.execute(update(T).where(sub).values(**values)).rowcount
     conn.execute(update(T).where(T.c.id == node.id).values(parent_id=new_parent.id))
-    old_ids = ancestor_ids(old_parent_path)
+    # A root (a county deployed alone) has no old ancestors to uncount.
+    old_ids = ancestor_ids(old_parent_path) if old_parent_path != "/" else []
     new_ids = ancestor_ids(new_parent.path)
-    conn.execute(
-        update(T).where(T.c.id == old_ids[-1]).values(child_count=T.c.child_count - 1)
-    )
+    if old_ids:
+        conn.execute(
+            update(T).where(T.c.id == old_ids[-1]).values(child_count=T.c.child_count - 1)
+        )
     conn.execute(
         update(T).where(T.c.id == new_ids[-1]).values(child_count=T.c.child_count + 1)
     )

@@ -48,7 +48,8 @@ class Activation:
         self._explicit: dict[int, dict[str, bool]] = {}
         self._epoch: int | None = None
         self._checked = 0.0
-        self._cache: dict[int, frozenset[str]] = {}
+        # Keyed by path: a moved subtree has new paths, so it follows its new ancestors at once.
+        self._cache: dict[str, frozenset[str]] = {}
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class Activation:
     def active_plugins(self, node: NodeLike | None) -> frozenset[str]:
         """Names of enabled plugins active at ``node`` (None: defaults, as above the net)."""
         self._fresh()
-        key = node.id if node is not None and node.id is not None else 0
+        key = node.path if node is not None else ""
         hit = self._cache.get(key)
         if hit is not None:
             return hit

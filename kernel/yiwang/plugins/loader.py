@@ -7,6 +7,7 @@ with a message naming the plugin; a problem with any other is only reported.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,14 +37,19 @@ class _Candidate:
 def discover() -> dict[str, _Candidate]:
     """Every installed plugin entry point, loaded (imported) but not registered."""
     found: dict[str, _Candidate] = {}
+    dists = _distributions()
+
+    def candidate(ep: Any) -> _Candidate:
+        dist = dists.get((ep.name, ep.value), "")
+        return found.setdefault(ep.name, _Candidate(ep.name, distribution=dist))
 
     def failed(_mgr: Any, ep: Any, exc: BaseException) -> None:
-        cand = found.setdefault(ep.name, _Candidate(ep.name, distribution=_dist_name(ep)))
+        cand = candidate(ep)
         cand.errors.append(f"无法导入 {ep.value}: {type(exc).__name__}: {exc}")
 
     mgr = ExtensionManager(NAMESPACE, invoke_on_load=False, on_load_failure_callback=failed)
     for ext in mgr.extensions:
-        cand = found.setdefault(ext.name, _Candidate(ext.name, distribution=_dist_name(ext.entry_point)))
+        cand = candidate(ext.entry_point)
         if isinstance(ext.plugin, PluginSpec):
             if cand.spec is not None:
                 cand.errors.append("有多个同名入口点")
@@ -53,9 +59,14 @@ def discover() -> dict[str, _Candidate]:
     return found
 
 
-def _dist_name(ep: Any) -> str:
-    dist = getattr(ep, "dist", None)
-    return f"{dist.name} {dist.version}" if dist is not None else ""
+def _distributions() -> dict[tuple[str, str], str]:
+    """``(entry-point name, target)`` → ``"<distribution> <version>"``. Entry points from
+    stevedore's cache carry no distribution, so it is looked up here."""
+    return {
+        (ep.name, ep.value): f"{ep.dist.name} {ep.dist.version}"
+        for ep in importlib.metadata.entry_points(group=NAMESPACE)
+        if ep.dist is not None
+    }
 
 
 def _order(specs: dict[str, PluginSpec], enabled: Sequence[str]) -> list[PluginSpec]:
@@ -149,5 +160,12 @@ def load_plugins(
             log.warning("已安装但未启用的插件 %s 有问题: %s", rep.name, "; ".join(rep.errors))
     host = PluginHost(pm, ordered, list(reports.values()))
     for rep in host.reports:
-        rep.hooks = host.hooks_of(rep.name)
+        # Plugins not registered (not enabled) list the hooks their module marks.
+        rep.hooks = host.hooks_of(rep.name) if rep.loaded else _marked(pm, found[rep.name].spec)
     return host
+
+
+def _marked(pm: pluggy.PluginManager, spec: PluginSpec | None) -> list[str]:
+    if spec is None:
+        return []
+    return sorted(n for n in dir(spec.hooks) if pm.parse_hookimpl_opts(spec.hooks, n) is not None)

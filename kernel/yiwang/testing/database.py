@@ -10,8 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from yiwang.db import Database
-from yiwang.db import migrate
+from yiwang.db import Database, migrate
 
 POSTGRESQL_ENV = "YIWANG_TEST_POSTGRESQL"
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
-
-from yiwang.grid.tree import ROW_COLUMNS, T, NodeRow
+from yiwang.errors import NotFound
+from yiwang.grid.tree import ROW_COLUMNS, NodeRow, T
 
 if TYPE_CHECKING:
     from yiwang.kernel import Kernel
@@ -22,7 +22,8 @@ def current_node(conn: HTTPConnection) -> NodeRow | None:
     """The node a request concerns: ``?node=<code>``, else the first root of the net.
 
     Resolved once per request (sync: call from a threadpool endpoint). None when the net is
-    empty or the code is unknown. The identity layer narrows this to the user's jurisdiction.
+    empty; an unknown code raises NotFound (a Chinese 404). The identity layer narrows this to
+    the user's jurisdiction.
     """
     if "yiwang.node" in conn.scope:
         return conn.scope["yiwang.node"]  # type: ignore[no-any-return]
@@ -35,6 +36,8 @@ def current_node(conn: HTTPConnection) -> NodeRow | None:
         else:
             stmt = stmt.where(T.c.parent_id.is_(None)).order_by(T.c.code).limit(1)
         row = s.connection().execute(stmt).first()
+    if row is None and code:
+        raise NotFound(f"编码为 {code} 的节点不存在")
     node = NodeRow(*row) if row else None
     conn.scope["yiwang.node"] = node
     return node

@@ -67,7 +67,12 @@ async def invalid(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("请求 %s %s 失败", request.method, request.url.path)
-    return error_response(request, 500)
+    response = error_response(request, 500)
+    # Starlette runs this handler outside every middleware, RequestIdMiddleware included.
+    request_id = getattr(request.state, "request_id", "")
+    if request_id:
+        response.headers.setdefault("x-request-id", request_id)
+    return response
 
 
 # Starlette's default English reason phrases; replaced by our Chinese ones.

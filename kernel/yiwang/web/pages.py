@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -14,6 +16,8 @@ from yiwang.grid import tree
 from yiwang.grid.levels import Level
 from yiwang.grid.models import ORG_KINDS, Organisation
 from yiwang.web.context import kernel_of
+
+log = logging.getLogger(__name__)
 
 
 def home(request: Request) -> Response:
@@ -80,14 +84,21 @@ def healthz(request: Request) -> Response:
         "version": __version__,
         "plugins": kernel.host.names,
     }
+    # The answer is public: say what is wrong, keep hosts and SQL in the server log.
     try:
         kernel.db.check()
+    except DatabaseUnavailable as exc:
+        log.warning("健康检查: %s", exc)
+        body |= {"status": "error", "database": "无法连接数据库"}
+        return JSONResponse(body, status_code=503)
+    try:
         with kernel.db.read() as s:
             s.execute(text("SELECT 1 FROM grid_node LIMIT 1"))
-        body["database"] = "ok"
-    except (DatabaseUnavailable, SQLAlchemyError) as exc:
-        body |= {"status": "error", "database": str(exc).splitlines()[0]}
+    except SQLAlchemyError as exc:
+        log.warning("健康检查: %s", str(exc).splitlines()[0])
+        body |= {"status": "error", "database": "数据库结构未初始化，请运行 yiwang db upgrade"}
         return JSONResponse(body, status_code=503)
+    body["database"] = "ok"
     return JSONResponse(body)
 
 

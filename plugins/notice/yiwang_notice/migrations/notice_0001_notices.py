@@ -1,7 +1,7 @@
 """notice: notices
 
 Revision ID: notice_0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 20:11:33.617877
 """
 

@@ -1,7 +1,7 @@
 """kernel: grid nodes, organisations, plugin activation
 
 Revision ID: yiwang_0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 20:09:30.804073
 """
 

@@ -1,0 +1,172 @@
+"""The database layer: durable SQLite, all-or-nothing write units, clear failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from yiwang.db import Database, display_url
+from yiwang.errors import DatabaseUnavailable, SettingsError
+from yiwang.grid.models import Organisation
+from yiwang.plugins.models import KernelCounter
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{tmp_path / 'y.db'}", busy_timeout_ms=4321)
+    yield db
+    db.dispose()
+
+
+def pragma(conn: Any, name: str) -> Any:
+    return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+
+def test_sqlite_connections_are_wal_full_sync_with_foreign_keys_and_busy_timeout(
+    sqlite_db: Database,
+) -> None:
+    for unit in (sqlite_db.read, sqlite_db.write):
+        with unit() as s:
+            conn = s.connection()
+            assert pragma(conn, "journal_mode") == "wal"
+            assert pragma(conn, "synchronous") == 2  # FULL
+            assert pragma(conn, "foreign_keys") == 1
+            assert pragma(conn, "busy_timeout") == 4321
+
+
+def test_foreign_keys_are_enforced(yiwang_db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        with yiwang_db.write() as s:
+            s.add(Organisation(node_id=999_999, name="无主机构", kind="centre"))
+
+
+def counters(db: Database) -> dict[str, int]:
+    with db.read() as s:
+        rows = s.execute(select(KernelCounter.name, KernelCounter.value)).all()  # type: ignore[call-overload]
+        return {name: value for name, value in rows}
+
+
+def test_write_unit_commits_on_success(yiwang_db: Database) -> None:
+    with yiwang_db.write() as s:
+        s.add(KernelCounter(name="a", value=1))
+    assert counters(yiwang_db) == {"a": 1}
+
+
+def test_write_unit_rolls_back_entirely_on_exception(yiwang_db: Database) -> None:
+    with yiwang_db.write() as s:
+        s.add(KernelCounter(name="kept", value=1))
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with yiwang_db.write() as s:
+            s.add(KernelCounter(name="a", value=1))
+            s.flush()
+            s.execute(text("UPDATE kernel_counter SET value = 99 WHERE name = 'kept'"))
+            s.add(KernelCounter(name="b", value=2))
+            s.flush()
+            raise Boom
+    assert counters(yiwang_db) == {"kept": 1}
+
+
+def test_read_unit_never_commits(yiwang_db: Database) -> None:
+    with yiwang_db.read() as s:
+        s.add(KernelCounter(name="a", value=1))
+        s.flush()
+    assert counters(yiwang_db) == {}
+
+
+@pytest.mark.sqlite_only("SQLite's single writer lock")
+def test_concurrent_sqlite_writers_wait_instead_of_failing(tmp_path: Path) -> None:
+    # Each writer reads then writes (read-modify-write). With a deferred BEGIN both would take
+    # a read snapshot and the second upgrade would fail at once with "database is locked";
+    # BEGIN IMMEDIATE makes the second wait for the first, so no update is lost.
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}", busy_timeout_ms=10000)
+    try:
+        with db.write() as s:
+            s.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            s.execute(text("INSERT INTO counter VALUES (0)"))
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                start.wait()
+                with db.write() as s:
+                    n = s.execute(text("SELECT n FROM counter")).scalar_one()
+                    time.sleep(0.2)
+                    s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        with db.read() as s:
+            assert s.execute(text("SELECT n FROM counter")).scalar_one() == 2
+    finally:
+        db.dispose()
+
+
+def test_unreachable_postgresql_is_unavailable_and_hides_the_password() -> None:
+    db = Database("postgresql://gx:s3cret-pw@127.0.0.1:1/yiwang")
+    try:
+        with pytest.raises(DatabaseUnavailable) as exc:
+            db.check()
+    finally:
+        db.dispose()
+    message = str(exc.value)
+    assert message.startswith("无法连接数据库 postgresql+psycopg://gx:***@127.0.0.1:1/yiwang")
+    assert "s3cret-pw" not in message
+    assert exc.value.exit_code == 3
+
+
+def test_unopenable_sqlite_path_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-folder" / "y.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        with pytest.raises(DatabaseUnavailable, match="无法连接数据库") as exc:
+            db.check()
+    finally:
+        db.dispose()
+    assert str(path) in str(exc.value)
+    assert not path.parent.exists()
+
+
+def test_unsupported_scheme_is_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="不支持的数据库类型 mysql"):
+        Database("mysql://root:pw@localhost/yiwang")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "", "postgresql://gx:s3cret-pw@db:notaport/yiwang", "postgresql://gx:s3cret-pw@x@db:x/y"],
+)
+def test_malformed_url_is_a_settings_error_without_the_password(url: str) -> None:
+    with pytest.raises(SettingsError, match="数据库地址格式错误") as exc:
+        Database(url)
+    assert "s3cret-pw" not in str(exc.value)
+
+
+def test_postgres_scheme_uses_psycopg() -> None:
+    db = Database("postgres://gx@127.0.0.1/yiwang")
+    try:
+        assert db.backend == "postgresql"
+        assert db.url.drivername == "postgresql+psycopg"
+    finally:
+        db.dispose()
+
+
+def test_display_url_hides_the_password() -> None:
+    assert display_url("postgresql://gx:s3cret-pw@db/yiwang") == "postgresql://gx:***@db/yiwang"
