@@ -81,6 +81,11 @@ class Settings:
     pool_size: int
     echo_sql: bool
     secret_key: str
+    data_key_file: Path
+    audit_key_file: Path
+    audit_retention_days: int
+    audit_checkpoint_every: int
+    audit_checkpoint_log: Path
     plugins_enabled: tuple[str, ...]
     activation_refresh_seconds: float
     grid_codes: GridCodeRules
@@ -181,6 +186,18 @@ def _digits(raw: Mapping[str, Any], dotted: str) -> tuple[int, ...]:
     return tuple(sorted(set(value)))
 
 
+def _path_or(raw: Mapping[str, Any], dotted: str, default: Path) -> Path:
+    value = _get(raw, dotted, str).strip()
+    return Path(value).resolve() if value else default
+
+
+def _positive(raw: Mapping[str, Any], dotted: str) -> int:
+    value = _get(raw, dotted, int)
+    if value <= 0:
+        raise SettingsError(f"配置项 {dotted} 应为正整数，实际为 {value}")
+    return int(value)
+
+
 def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
     """Validate merged tables into Settings; every problem names its key."""
     db_url = _get(raw, "database.url", str).strip()
@@ -208,6 +225,11 @@ def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
         pool_size=_get(raw, "database.pool_size", int),
         echo_sql=_get(raw, "database.echo", bool),
         secret_key=_get(raw, "security.secret_key", str),
+        data_key_file=_path_or(raw, "security.data_key_file", home / "keys" / "data.key"),
+        audit_key_file=_path_or(raw, "security.audit_key_file", home / "keys" / "audit-signing.key"),
+        audit_retention_days=_positive(raw, "audit.retention_days"),
+        audit_checkpoint_every=_positive(raw, "audit.checkpoint_every"),
+        audit_checkpoint_log=_path_or(raw, "audit.checkpoint_log", home / "audit-checkpoints.log"),
         plugins_enabled=tuple(dict.fromkeys(enabled)),
         activation_refresh_seconds=_get(raw, "plugins.activation_refresh_seconds", float),
         grid_codes=GridCodeRules(

@@ -152,6 +152,10 @@ def init(database_url: str, plugins: str | None, force: bool) -> None:
         tmp.unlink()
         raise
     tmp.replace(site)
+    from yiwang.keys import ensure_keys
+
+    for path in ensure_keys(load_settings()):
+        click.echo(f"已生成密钥文件 {path}（请与数据库分开备份）")
     click.echo(f"已生成站点文件 {site}")
     click.echo(f"启用插件: {', '.join(enabled) or '（无）'}")
 

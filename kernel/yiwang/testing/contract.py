@@ -54,8 +54,10 @@ class PluginContract:
         """This plugin and its requirements enabled."""
         from yiwang.settings import load_settings
 
+        from yiwang.keys import ensure_keys
+
         spec = self.spec()
-        return load_settings(
+        settings = load_settings(
             {"YIWANG_HOME": str(tmp_path / "home")},
             overrides={
                 "database": {"url": yiwang_db.url.render_as_string(hide_password=False)},
@@ -63,6 +65,8 @@ class PluginContract:
                 "plugins": {"enabled": [*spec.requires, self.plugin], "activation_refresh_seconds": 0.0},
             },
         )
+        ensure_keys(settings)
+        return settings
 
     # --- the contract --------------------------------------------------------------------------
 

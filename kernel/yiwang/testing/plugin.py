@@ -91,8 +91,10 @@ def _plugins_of(request: pytest.FixtureRequest) -> tuple[list[str], list[Any]]:
 def settings(request: pytest.FixtureRequest, tmp_path: Path, yiwang_db: Any) -> Any:
     from yiwang.settings import load_settings
 
+    from yiwang.keys import ensure_keys
+
     names, _ = _plugins_of(request)
-    return load_settings(
+    settings = load_settings(
         {"YIWANG_HOME": str(tmp_path / "home")},
         overrides={
             "database": {"url": yiwang_db.url.render_as_string(hide_password=False)},
@@ -100,6 +102,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, yiwang_db: Any) -> 
             "plugins": {"enabled": names, "activation_refresh_seconds": 0.0},
         },
     )
+    ensure_keys(settings)
+    return settings
 
 
 @pytest.fixture
