@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -155,10 +156,10 @@ def test_db_status_reports_pending_migrations_until_upgrade(home: Path) -> None:
     ok(home, "init", "--plugins", "notice")
     before = yiwang(home, "db", "status")
     assert before.code == 1
-    assert "待应用: notice_0001, yiwang_0001" in before.out
+    assert re.search(r"待应用: notice_0001, yiwang_\d{4}\n", before.out)
     assert "数据库已是最新结构" in ok(home, "db", "upgrade")
     after = ok(home, "db", "status")
-    assert "yiwang: head yiwang_0001" in after and "notice: head notice_0001" in after
+    assert re.search(r"yiwang: head yiwang_\d{4}\n", after) and "notice: head notice_0001" in after
     assert "待应用: 无" in after
     assert "模型与数据库结构一致" in ok(home, "db", "check")
 

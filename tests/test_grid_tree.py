@@ -473,7 +473,7 @@ def test_random_creations_and_moves_keep_paths_and_counts_true(kernel: Any) -> N
 # --- the web page ------------------------------------------------------------------------------
 
 
-def test_node_page_shows_breadcrumbs_children_and_organisations(client: Any, grid: Any) -> None:
+def test_node_page_shows_breadcrumbs_children_and_organisations(client: Any, grid: Any, login: Any) -> None:
     grid.node("45", "广西壮族自治区")
     grid.node("4501", "南宁市")
     grid.node("450107", "西乡塘区")
@@ -482,6 +482,7 @@ def test_node_page_shows_breadcrumbs_children_and_organisations(client: Any, gri
     grid.node("450107001001", "秀灵社区")
     grid.org(town, "衡阳街道综治中心")
     grid.org(town, "衡阳街道派出所", kind="department", department="公安")
+    login()
     page = client.get("/grid/450107001")
     assert page.status_code == 200
     crumbs = page.text.split('<nav class="crumbs"', 1)[1].split("</nav>", 1)[0]
@@ -494,7 +495,8 @@ def test_node_page_shows_breadcrumbs_children_and_organisations(client: Any, gri
     assert "成员单位</span> 衡阳街道派出所" in page.text
 
 
-def test_node_names_are_escaped_on_the_page(client: Any, grid: Any) -> None:
+def test_node_names_are_escaped_on_the_page(client: Any, grid: Any, login: Any) -> None:
+    login()
     grid.node("4501", "<script>alert(1)</script>南宁")
     grid.node("450107", "<b>西乡塘</b>")
     for url in ("/grid/4501", "/grid/450107", "/grid/search?q=4501"):
@@ -503,7 +505,8 @@ def test_node_names_are_escaped_on_the_page(client: Any, grid: Any) -> None:
         assert "&lt;script&gt;alert(1)&lt;/script&gt;南宁" in page.text, url
 
 
-def test_search_page_finds_nodes_by_code_prefix_and_by_name(client: Any, grid: Any) -> None:
+def test_search_page_finds_nodes_by_code_prefix_and_by_name(client: Any, grid: Any, login: Any) -> None:
+    login()
     grid.node("450107", "西乡塘区")
     grid.node("450202", "城中区")
     by_code = client.get("/grid/search", params={"q": "4501"}).text

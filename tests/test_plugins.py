@@ -362,7 +362,8 @@ def test_clearing_a_setting_inherits_again(kernel: Any, grid: Any) -> None:
 
 
 @pytest.mark.with_plugins(ALPHA, BETA)
-def test_node_hooks_reach_only_plugins_active_there(kernel: Any, grid: Any, client: Any) -> None:
+def test_node_hooks_reach_only_plugins_active_there(kernel: Any, grid: Any, client: Any, login: Any) -> None:
+    login()
     county = grid.node("450107")
     other = grid.node("450102")
     kernel.activation.set("beta", county, True)
@@ -420,7 +421,8 @@ def test_switch_made_by_one_kernel_reaches_another_without_restart(
 
 
 @pytest.mark.with_plugins(ROUTED)
-def test_plugin_routes_answer_404_where_inactive(kernel: Any, grid: Any, client: Any) -> None:
+def test_plugin_routes_answer_404_where_inactive(kernel: Any, grid: Any, client: Any, login: Any) -> None:
+    login()
     grid.node("450107")
     grid.node("450102")
     kernel.activation.set("routed", grid.get("4501"), False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def test_tree_page_lists_children_with_counts(client: Any, grid: Any) -> None:
+def test_tree_page_lists_children_with_counts(client: Any, grid: Any, login: Any) -> None:
+    login()
     grid.node("45010700100101")
     grid.node("45010700100102")
     page = client.get("/grid/450107001")
@@ -15,7 +16,8 @@ def test_tree_page_lists_children_with_counts(client: Any, grid: Any) -> None:
     assert "<html" in page.text
 
 
-def test_htmx_request_gets_only_the_content(client: Any, grid: Any) -> None:
+def test_htmx_request_gets_only_the_content(client: Any, grid: Any, login: Any) -> None:
+    login()
     grid.node("450107")
     page = client.get("/grid/4501", headers={"HX-Request": "true"})
     assert page.status_code == 200
@@ -23,7 +25,8 @@ def test_htmx_request_gets_only_the_content(client: Any, grid: Any) -> None:
     assert "450107" in page.text
 
 
-def test_unknown_node_is_a_chinese_404(client: Any) -> None:
+def test_unknown_node_is_a_chinese_404(client: Any, login: Any) -> None:
+    login()
     page = client.get("/grid/999999")
     assert page.status_code == 404
     assert "不存在" in page.text

@@ -80,7 +80,8 @@ def test_pages_vary_on_hx_request(client: Any, grid: Any) -> None:
         assert client.get(path).headers["vary"] == "HX-Request", path
 
 
-def test_htmx_request_gets_the_content_and_a_title_only(client: Any, grid: Any) -> None:
+def test_htmx_request_gets_the_content_and_a_title_only(client: Any, grid: Any, login: Any) -> None:
+    login()
     grid.node("4501", name="南宁市")
     fragment = client.get("/grid/4501", headers={"HX-Request": "true"})
     assert fragment.status_code == 200
@@ -98,7 +99,8 @@ def test_history_restore_gets_the_whole_page(client: Any, grid: Any) -> None:
     assert "<html" in page.text
 
 
-def test_home_redirects_to_the_net(client: Any) -> None:
+def test_home_redirects_to_the_net(client: Any, login: Any) -> None:
+    login()
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 302
     assert response.headers["location"].endswith("/grid/")
@@ -107,7 +109,8 @@ def test_home_redirects_to_the_net(client: Any) -> None:
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def test_unknown_node_is_a_chinese_404_page(client: Any) -> None:
+def test_unknown_node_is_a_chinese_404_page(client: Any, login: Any) -> None:
+    login()
     page = client.get("/grid/999999")
     assert page.status_code == 404
     assert page.headers["content-type"].startswith("text/html")
@@ -130,7 +133,8 @@ def test_404_under_api_is_json(client: Any) -> None:
     assert error["request_id"] == response.headers["x-request-id"]
 
 
-def test_404_is_json_when_json_is_asked_for(client: Any) -> None:
+def test_404_is_json_when_json_is_asked_for(client: Any, login: Any) -> None:
+    login()
     response = client.get("/grid/999999", headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "编码为 999999 的节点不存在"
@@ -173,7 +177,8 @@ def test_theme_stylesheet_is_served(client: Any) -> None:
     assert client.get(href).status_code == 200
 
 
-def test_node_names_are_escaped(client: Any, grid: Any) -> None:
+def test_node_names_are_escaped(client: Any, grid: Any, login: Any) -> None:
+    login()
     grid.node("4501", name=XSS)
     escaped = "&lt;img src=x onerror=alert(1)&gt;"
     for path, headers in (("/grid/45", {}), ("/grid/4501", {}), ("/grid/4501", {"HX-Request": "true"})):

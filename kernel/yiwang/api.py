@@ -18,6 +18,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
 
 from yiwang import API_VERSION, __version__
+from yiwang.audit import Actor
+from yiwang.audit import record as audit
 from yiwang.errors import NotFound, ValidationError, YiwangError
 from yiwang.grid.levels import Level
 from yiwang.grid.models import PATH_TYPE, Node, Organisation
@@ -25,9 +27,33 @@ from yiwang.grid.tree import NodeRow, ancestor_ids, is_within, move_paths
 from yiwang.grid.tree import within as subtree_filter
 from yiwang.hookspecs import hookimpl
 from yiwang.kernel import Kernel
-from yiwang.plugins.records import MenuItem
+from yiwang.plugins.records import MenuItem, Permission, RoleSpec
 from yiwang.plugins.spec import PluginSpec, Scope
-from yiwang.web.context import current_node, kernel_of
+from yiwang.privacy import (
+    Codec,
+    DecryptionError,
+    IdInfo,
+    InvalidIdNumber,
+    PersonalField,
+    audit_reveal,
+    blind_equals,
+    blind_in,
+    blind_index_field,
+    csv_values,
+    lookup,
+    mask,
+    mask_text,
+    masked_row,
+    personal_field,
+    personal_fields_of,
+    reveal,
+    sensitive_field,
+    text_fields,
+    validate_id,
+    xlsx_append,
+)
+from yiwang.rbac.guard import AUTHENTICATED, PUBLIC, public, require, requires
+from yiwang.web.context import actor, current_node, kernel_of, principal
 
 
 def kernel(conn: HTTPConnection) -> Kernel:
@@ -66,6 +92,17 @@ def render_fragment(request: Request, name: str, context: dict[str, Any] | None 
 
 __all__ = [
     "API_VERSION",
+    "AUTHENTICATED",
+    "Actor",
+    "audit",
+    "actor",
+    "PUBLIC",
+    "Permission",
+    "RoleSpec",
+    "principal",
+    "public",
+    "require",
+    "requires",
     "Kernel",
     "Level",
     "Markup",
@@ -91,4 +128,26 @@ __all__ = [
     "render_fragment",
     "subtree_filter",
     "write",
+    # privacy (docs/privacy.md)
+    "Codec",
+    "DecryptionError",
+    "IdInfo",
+    "InvalidIdNumber",
+    "PersonalField",
+    "audit_reveal",
+    "blind_equals",
+    "blind_in",
+    "blind_index_field",
+    "csv_values",
+    "lookup",
+    "mask",
+    "mask_text",
+    "masked_row",
+    "personal_field",
+    "personal_fields_of",
+    "reveal",
+    "sensitive_field",
+    "text_fields",
+    "validate_id",
+    "xlsx_append",
 ]

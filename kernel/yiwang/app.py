@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Router
 from starlette.staticfiles import StaticFiles
@@ -18,6 +20,7 @@ from yiwang.plugins.spec import PluginSpec
 from yiwang.settings import Settings, package_root
 from yiwang.web.errors import HANDLERS
 from yiwang.web.gate import PluginGate
+from yiwang.web.security import SecurityMiddleware
 
 
 class RequestIdMiddleware:
@@ -79,11 +82,18 @@ def create_app(
     if not settings.secret_key:
         raise SettingsError("未设置 security.secret_key。请先运行 `yiwang init` 生成站点配置。")
     kernel = kernel or Kernel(settings, extra_plugins=extra_plugins)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(kernel.sync_declarations)
+        yield
+
     app = Starlette(
         debug=False,
         routes=build_routes(kernel),
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityMiddleware, kernel=kernel)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
     )
     app.state.kernel = kernel
     return app

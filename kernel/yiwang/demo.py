@@ -19,6 +19,7 @@ def run(
     The kernel's runs first (it builds the net the others fill); plugins follow in dependency
     order, so a plugin finds its requirements' demo data. Returns the names called, in order.
     """
+    kernel.sync_declarations()  # roles must exist before demo accounts are assigned them
     impls = {i.plugin_name: i for i in kernel.host.hook.yiwang_demo.get_hookimpls()}
     called = []
     for name in [KERNEL, *kernel.host.specs]:

@@ -51,3 +51,15 @@ class NotFound(YiwangError):
     """A named object does not exist."""
 
     exit_code = 6
+
+
+class Forbidden(YiwangError):
+    """The user may not do this here (outside their jurisdiction or without the permission)."""
+
+    exit_code = 9
+
+
+class AuditTampered(YiwangError):
+    """The audit trail failed verification: a record or checkpoint was altered, removed or forged."""
+
+    exit_code = 7

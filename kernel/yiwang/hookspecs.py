@@ -26,7 +26,7 @@ Every hook is part of the versioned plugin API (``yiwang.API_VERSION``); the ref
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
     from yiwang.grid.models import Node
     from yiwang.kernel import Kernel
-    from yiwang.plugins.records import MenuItem
+    from yiwang.plugins.records import MenuItem, Permission, RoleSpec
+    from yiwang.privacy.registry import PersonalField
 
 PROJECT = "yiwang"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -97,6 +98,63 @@ def yiwang_cli_commands() -> Sequence[click.Command]:
     clear message (raise ``yiwang.api.ValidationError`` or ``click.ClickException``).
 
     :returns: a sequence of ``click.Command`` objects.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_permissions() -> Sequence[Permission]:
+    """Declare the permissions this plugin's routes and actions check.
+
+    Names are ``<plugin>.<verb>`` (the contract suite checks the prefix), e.g. ``notice.view``,
+    ``notice.post``. Mark ``personal=True`` a permission that reveals personal data: the audit
+    administrator may never hold it. Declared permissions appear on the grants page.
+
+    :returns: a sequence of ``yiwang.api.Permission``.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_roles() -> Sequence[RoleSpec]:
+    """Declare roles this plugin adds (most plugins only grant to the kernel's roles).
+
+    Declared roles are created when missing at start-up and never deleted; their titles follow
+    the declaration.
+
+    :returns: a sequence of ``yiwang.api.RoleSpec``.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_grants() -> Mapping[str, Sequence[str]]:
+    """Declare default grants: role name → permission names (``"notice.*"`` grants every action).
+
+    Each default grant is applied once, the first time the kernel sees it; an administrator's
+    later revocation is respected and never re-applied. Grant to the kernel's roles
+    (``province_staff`` … ``community_staff``, ``dispatcher``, ``grid_worker``,
+    ``dept_handler``, ``mediator``, ``leader``, ``system_admin``, ``security_admin``,
+    ``audit_admin``) or to your own.
+
+    :returns: a mapping of role name to permission names.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_personal_fields() -> Sequence[PersonalField]:
+    """Classify the personal-information fields of this plugin's models (个人信息分类).
+
+    Every field holding personal data is declared, as general (一般) or sensitive (敏感), with a
+    kind that decides its masking: ``id_number``, ``phone``, ``name``, ``address``, ``other``.
+    Sensitive fields must be stored encrypted (declared with ``yiwang.api.sensitive_field``).
+    The kernel refuses to start when a declaration names a field that does not exist, a
+    sensitive field is not encrypted, or an encrypted field of a declared model is not
+    declared. ``yiwang.api.personal_fields_of(Model)`` builds the records from the model's
+    ``sensitive_field`` / ``personal_field`` columns.
+
+    :returns: a sequence of ``yiwang.api.PersonalField``.
     :since: 1.0
     """
 
@@ -182,8 +240,11 @@ NODE_HOOKS = frozenset({"yiwang_template_slot"})
 
 #: Declaration hooks, collected per plugin in load order (``PluginHost.collect``).
 DECLARATION_HOOKS = frozenset(
-    {"yiwang_models", "yiwang_routes", "yiwang_menu_items", "yiwang_cli_commands"}
-)
+    {
+        "yiwang_models", "yiwang_routes", "yiwang_menu_items", "yiwang_cli_commands",
+        "yiwang_permissions", "yiwang_roles", "yiwang_grants", "yiwang_personal_fields",
+    }
+)  # fmt: skip
 
 
 def all_hooks() -> list[str]:

@@ -14,6 +14,7 @@ from yiwang.db import Database
 from yiwang.plugins.activation import Activation, NodeLike
 from yiwang.plugins.loader import load_plugins
 from yiwang.plugins.spec import PluginSpec
+from yiwang.rbac.authz import Authz
 from yiwang.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class Kernel:
         db: Database | None = None,
     ) -> None:
         from yiwang import builtin
+        from yiwang.privacy.runtime import start as start_privacy
 
         self.settings = settings
         self.db = db or Database(
@@ -48,6 +50,9 @@ class Kernel:
         )
         self.host = load_plugins(settings.plugins_enabled, extra=extra_plugins, builtin=builtin)
         self.activation = Activation(self.db, self.host, settings.activation_refresh_seconds)
+        #: Declared personal fields (``yiwang_personal_fields``); also binds the data keys.
+        self.privacy = start_privacy(settings, self.db, self.host)
+        self.authz = Authz(self.db, personal=self._personal_permissions)
 
     @cached_property
     def templates(self) -> Templates:
@@ -58,6 +63,20 @@ class Kernel:
     def hook_at(self, node: NodeLike | None) -> Any:
         """Hook callers reaching only the plugins active at ``node`` (node hooks)."""
         return self.activation.hook_at(node)
+
+    def sync_declarations(self) -> int:
+        """Create declared roles and apply new default grants (idempotent); reload decisions."""
+        from yiwang.rbac.sync import sync
+
+        with self.db.write() as s:
+            applied = sync(self, s)
+        self.authz.reload()
+        return applied
+
+    def _personal_permissions(self) -> list[str]:
+        from yiwang.rbac.sync import declared_permissions
+
+        return [p.name for p in declared_permissions(self).values() if p.personal]
 
     @property
     def hook(self) -> Any:

@@ -66,6 +66,55 @@ class GridCodeRules:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Identity policy (``[auth]``)."""
+
+    password_min_length: int
+    password_min_classes: int
+    password_max_age_days: int
+    password_blocklist: tuple[str, ...]
+    lockout_threshold: int
+    lockout_minutes: int
+    ip_failures_per_minute: int
+    session_idle_minutes: int
+    session_absolute_hours: int
+    cookie_secure: str
+    totp_required_roles: tuple[str, ...]
+    access_token_minutes: int
+    refresh_token_days: int
+
+
+def _auth(raw: Mapping[str, Any]) -> AuthSettings:
+    secure = _get(raw, "auth.cookie_secure", str)
+    if secure not in ("auto", "always", "never"):
+        raise SettingsError(f"配置项 auth.cookie_secure 应为 auto/always/never，实际为 {secure!r}")
+    lists = {}
+    for key in ("password_blocklist", "totp_required_roles"):
+        value = _get(raw, f"auth.{key}", list)
+        if not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"配置项 auth.{key} 应为字符串列表")
+        lists[key] = tuple(value)
+    min_classes = _positive(raw, "auth.password_min_classes")
+    if min_classes > 4:
+        raise SettingsError("配置项 auth.password_min_classes 最大为 4")
+    return AuthSettings(
+        password_min_length=_positive(raw, "auth.password_min_length"),
+        password_min_classes=min_classes,
+        password_max_age_days=_get(raw, "auth.password_max_age_days", int),
+        password_blocklist=lists["password_blocklist"],
+        lockout_threshold=_positive(raw, "auth.lockout_threshold"),
+        lockout_minutes=_positive(raw, "auth.lockout_minutes"),
+        ip_failures_per_minute=_positive(raw, "auth.ip_failures_per_minute"),
+        session_idle_minutes=_positive(raw, "auth.session_idle_minutes"),
+        session_absolute_hours=_positive(raw, "auth.session_absolute_hours"),
+        cookie_secure=secure,
+        totp_required_roles=lists["totp_required_roles"],
+        access_token_minutes=_positive(raw, "auth.access_token_minutes"),
+        refresh_token_days=_positive(raw, "auth.refresh_token_days"),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     site_file: Path
@@ -86,6 +135,7 @@ class Settings:
     audit_retention_days: int
     audit_checkpoint_every: int
     audit_checkpoint_log: Path
+    auth: AuthSettings
     plugins_enabled: tuple[str, ...]
     activation_refresh_seconds: float
     grid_codes: GridCodeRules
@@ -230,6 +280,7 @@ def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
         audit_retention_days=_positive(raw, "audit.retention_days"),
         audit_checkpoint_every=_positive(raw, "audit.checkpoint_every"),
         audit_checkpoint_log=_path_or(raw, "audit.checkpoint_log", home / "audit-checkpoints.log"),
+        auth=_auth(raw),
         plugins_enabled=tuple(dict.fromkeys(enabled)),
         activation_refresh_seconds=_get(raw, "plugins.activation_refresh_seconds", float),
         grid_codes=GridCodeRules(

@@ -290,6 +290,9 @@ def demo(obj: Context, scale: str, seed: int, reset: bool, if_empty: bool, yes: 
     started = time.perf_counter()
     run_demo(kernel, scale=scale, seed=seed, progress=lambda name: click.echo(f"  {name}: 完成"))
     click.echo(f"演示数据已生成（{scale}，种子 {seed}），用时 {time.perf_counter() - started:.1f} 秒")
+    from yiwang.auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+    click.echo(f"演示账号（密码均为 {DEMO_PASSWORD}）: " + "、".join(a[0] for a in DEMO_ACCOUNTS))
 
 
 @cli.command()
@@ -407,13 +410,15 @@ def _activation_rows(obj: Context) -> dict[str, list[dict[str, Any]]]:
 
 
 def _set_activation(obj: Context, plugin: str, code: str, active: bool | None) -> None:
+    from yiwang.audit.cli import auto_checkpoint, cli_actor
     from yiwang.grid import tree
 
     kernel = obj.kernel
     _ready(kernel)
     with kernel.db.read() as s:
         node = tree.by_code(s, code)
-    kernel.activation.set(plugin, node, active)
+    kernel.activation.set(plugin, node, active, actor=cli_actor())
+    auto_checkpoint(kernel)
 
 
 @plugins.command("enable-at")
@@ -462,6 +467,8 @@ def grid() -> None:
 @pass_ctx
 def grid_import(obj: Context, file: Path, fmt: str | None, update_existing: bool) -> None:
     """导入区划名册（列: code,name,parent_code,level）。任一行有错则不写入任何数据。"""
+    from yiwang.audit import record
+    from yiwang.audit.cli import auto_checkpoint, cli_actor, failure_recorded
     from yiwang.grid import roster
 
     fmt = roster.detect_format(file, fmt)
@@ -469,8 +476,12 @@ def grid_import(obj: Context, file: Path, fmt: str | None, update_existing: bool
         raise ValidationError(f"文件不存在: {file}")
     kernel = obj.kernel
     _ready(kernel)
-    with kernel.db.write() as s:
+    detail: dict[str, Any] = {"file": file.name, "format": fmt}
+    with failure_recorded(kernel, "grid.import", object_type="grid_node", detail=detail), kernel.db.write() as s:
         result = roster.import_roster(kernel, s, file.read_bytes(), fmt, update_existing=update_existing)
+        detail |= {"created": result.created, "updated": result.updated}
+        record(s, "grid.import", actor=cli_actor(), object_type="grid_node", detail=detail)
+    auto_checkpoint(kernel)
     click.echo(f"导入完成: 新增 {result.created} 个节点，更新 {result.updated} 个节点")
 
 
@@ -505,15 +516,21 @@ def grid_export(obj: Context, file: Path, fmt: str | None, root: str | None) -> 
 @pass_ctx
 def grid_move(obj: Context, code: str, new_parent_code: str, new_code: str | None) -> None:
     """把 CODE 及其全部下级移到 NEW_PARENT_CODE 之下（一个事务内完成）。"""
+    from yiwang.audit import record
+    from yiwang.audit.cli import auto_checkpoint, cli_actor, failure_recorded
     from yiwang.grid import tree
     from yiwang.grid.service import move_node
 
     kernel = obj.kernel
     _ready(kernel)
-    with kernel.db.write() as s:
+    detail = {"code": code, "new_parent": new_parent_code, "new_code": new_code}
+    with failure_recorded(kernel, "grid.move", object_type="grid_node", detail=detail), kernel.db.write() as s:
         node = tree.by_code(s, code)
         parent = tree.by_code(s, new_parent_code)
         moved = move_node(kernel, s, node, parent, new_code)
+        record(s, "grid.move", actor=cli_actor(), object_type="grid_node", object_id=node.id or "",
+               detail={**detail, "moved": moved})  # fmt: skip
+    auto_checkpoint(kernel)
     click.echo(f"已移动 {moved} 个节点")
 
 
@@ -526,10 +543,15 @@ def grid_recount(obj: Context, check: bool) -> None:
 
     kernel = obj.kernel
     _ready(kernel)
+    from yiwang.audit import record
+    from yiwang.audit.cli import cli_actor
+
     with kernel.db.write() as s:
         wrong = tree.verify_counts(s)
         if wrong and not check:
             tree.recount(s)
+            record(s, "grid.recount", actor=cli_actor(), object_type="grid_node",
+                   detail={"repaired": len(wrong)})  # fmt: skip
     for code, column, kept, actual in wrong[:20]:
         click.echo(f"{code} {column}: 记录 {kept}，实际 {actual}")
     if check and wrong:
@@ -555,3 +577,21 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def _register_groups() -> None:
+    from yiwang.cli.users import user_group
+
+    cli.add_command(user_group)
+
+
+_register_groups()
+
+
+def _register_audit() -> None:
+    from yiwang.audit.cli import audit_group
+
+    cli.add_command(audit_group)
+
+
+_register_audit()

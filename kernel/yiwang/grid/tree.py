@@ -128,8 +128,11 @@ def subtree_count(session: Session, node: Node, level: Level | None = None) -> i
     return int(session.connection().execute(stmt).scalar_one())
 
 
-def search(session: Session, q: str, limit: int = 20, under: str | None = None) -> list[NodeRow]:
-    """Nodes whose code starts with ``q`` or whose name contains it."""
+def search(
+    session: Session, q: str, limit: int = 20, under: str | None = None, scope: Any = None
+) -> list[NodeRow]:
+    """Nodes whose code starts with ``q`` or whose name contains it, inside ``under`` (a path)
+    and ``scope`` (an SQL condition, e.g. the user's data scope) when given."""
     q = q.strip()
     if not q:
         return []
@@ -141,6 +144,8 @@ def search(session: Session, q: str, limit: int = 20, under: str | None = None) 
     stmt = select(*ROW_COLUMNS).where(cond)
     if under:
         stmt = stmt.where(within(T.c.path, under))
+    if scope is not None:
+        stmt = stmt.where(scope)
     rows = session.connection().execute(stmt.order_by(T.c.level, T.c.code).limit(limit))
     return [NodeRow(*r) for r in rows]
 

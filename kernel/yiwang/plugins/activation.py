@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,6 +24,9 @@ from yiwang.grid.tree import ancestor_ids
 from yiwang.plugins.host import PluginHost
 from yiwang.plugins.models import KernelCounter, PluginActivation
 from yiwang.plugins.spec import Scope
+
+if TYPE_CHECKING:
+    from yiwang.audit import Actor
 
 EPOCH = "plugin_activation_epoch"
 
@@ -131,11 +134,16 @@ class Activation:
 
     # --- writing --------------------------------------------------------------------------------
 
-    def set(self, plugin: str, node: NodeLike, active: bool | None) -> None:
+    def set(
+        self, plugin: str, node: NodeLike, active: bool | None, actor: Actor | None = None
+    ) -> None:
         """Switch ``plugin`` on/off at ``node`` (None: remove the setting, inherit again).
 
-        Takes effect in this worker at once and in others within the refresh interval.
+        Takes effect in this worker at once and in others within the refresh interval. The
+        change is audited (``plugin.activation``) as ``actor``, else as the system.
         """
+        from yiwang.audit import Actor, record
+
         spec = self.host.specs.get(plugin)
         if spec is None:
             raise ValidationError(f"插件 {plugin} 未启用，无法按地区开关")
@@ -149,6 +157,11 @@ class Activation:
         assert node.id is not None
         with self.db.write() as s:
             row = s.get(PluginActivation, (node.id, plugin))
+            record(
+                s, "plugin.activation", actor=actor or Actor.system(), object_type="plugin",
+                object_id=plugin,
+                detail={"node_id": node.id, "active": active, "was": None if row is None else row.active},
+            )  # fmt: skip
             if active is None:
                 if row is not None:
                     s.delete(row)
@@ -162,11 +175,16 @@ class Activation:
 
 def bump_epoch(session: Session) -> None:
     """Advance the shared activation epoch inside the caller's transaction."""
+    bump_counter(session, EPOCH)
+
+
+def bump_counter(session: Session, name: str) -> None:
+    """Advance a shared ``kernel_counter`` inside the caller's transaction (upsert)."""
     dialect = session.connection().dialect.name
     table = KernelCounter.__table__  # type: ignore[attr-defined]
     ins = (postgresql if dialect == "postgresql" else sqlite).insert(table)
     session.execute(
-        ins.values(name=EPOCH, value=1).on_conflict_do_update(
+        ins.values(name=name, value=1).on_conflict_do_update(
             index_elements=["name"], set_={"value": table.c.value + 1}
         )
     )

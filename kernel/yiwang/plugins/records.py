@@ -16,6 +16,7 @@ class MenuItem:
     icon: optional icon name from the theme's icon set.
     order: position; lower comes first (kernel items use 0–99).
     section: optional group heading, e.g. ``"基础数据"``.
+    permission: shown only to users holding it at their current node ("" = every user).
     plugin: set by the kernel to the declaring plugin's name.
     """
 
@@ -24,4 +25,47 @@ class MenuItem:
     icon: str = ""
     order: int = 100
     section: str = ""
+    permission: str = ""
     plugin: str = ""
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A permission a plugin (or the kernel) declares: ``<plugin>.<verb>``, e.g. ``notice.post``.
+
+    Parameters
+    ----------
+    name: dotted name; the part before the last dot is the object, after it the action.
+    title: Chinese description shown on the grants page, e.g. ``"发布通知"``.
+    personal: True when it reveals personal data (the audit administrator never gets it).
+    """
+
+    name: str
+    title: str
+    personal: bool = False
+
+    @property
+    def object(self) -> str:
+        return self.name.rsplit(".", 1)[0]
+
+    @property
+    def action(self) -> str:
+        return self.name.rsplit(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A role a plugin (or the kernel) declares.
+
+    Parameters
+    ----------
+    name: identifier, e.g. ``grid_worker``.
+    title: Chinese name, e.g. ``"网格员"``.
+    description: one line.
+    admin_kind: "" or "system" / "security" / "audit" (the three disjoint administrators).
+    """
+
+    name: str
+    title: str
+    description: str = ""
+    admin_kind: str = ""

@@ -52,9 +52,8 @@ class PluginContract:
     @pytest.fixture
     def settings(self, tmp_path: Path, yiwang_db: Any) -> Any:
         """This plugin and its requirements enabled."""
-        from yiwang.settings import load_settings
-
         from yiwang.keys import ensure_keys
+        from yiwang.settings import load_settings
 
         spec = self.spec()
         settings = load_settings(
@@ -110,6 +109,29 @@ class PluginContract:
             if name == self.plugin:
                 assert item.href.startswith(f"/p/{self.plugin}/"), item
 
+    def test_permissions_are_namespaced(self) -> None:
+        for name, perm in self.host().collect_items("yiwang_permissions"):
+            if name == self.plugin:
+                assert perm.name.startswith(f"{self.plugin}."), f"权限 {perm.name} 应以 {self.plugin}. 开头"
+
+    def test_every_route_declares_its_permission(self) -> None:
+        from starlette.routing import Mount, Route
+
+        from yiwang.rbac.guard import ATTR
+
+        def walk(routes: list[Any]) -> list[Any]:
+            out = []
+            for r in routes:
+                if isinstance(r, Mount):
+                    out += walk(list(getattr(r.app, "routes", []) or []))
+                elif isinstance(r, Route):
+                    out.append(r)
+            return out
+
+        own = [r for name, r in self.host().collect_items("yiwang_routes") if name == self.plugin]
+        missing = [r.path for r in walk(own) if getattr(r.endpoint, ATTR, None) is None]
+        assert missing == [], f"这些路由没有用 requires(...) 或 public 声明权限: {missing}"
+
     def test_one_migration_head(self) -> None:
         from yiwang.db import migrate
         from yiwang.plugins.host import KERNEL
@@ -150,14 +172,14 @@ class PluginContract:
                             "插件只能使用 yiwang.api（测试中还有 yiwang.testing）"
                         )
 
-    def test_pages_answer_404_where_inactive(self, kernel: Any, client: Any, grid: Any) -> None:
+    def test_pages_answer_404_where_inactive(self, kernel: Any, client: Any, grid: Any, login: Any) -> None:
         from starlette.routing import Route
 
         spec = self.spec()
         if spec.scope.value != "node":
             return
-        root = grid.node("45")
-        kernel.activation.set(self.plugin, root, False)
+        login("province_staff", "45")
+        kernel.activation.set(self.plugin, grid.get("45"), False)
         for name, route in kernel.host.collect_items("yiwang_routes"):
             if name != self.plugin or not isinstance(route, Route) or route.param_convertors:
                 continue

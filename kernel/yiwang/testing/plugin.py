@@ -12,6 +12,11 @@ Fixtures
 ``kernel``          a Kernel on ``yiwang_db`` with the plugins of ``@pytest.mark.with_plugins``.
 ``app``/``client``  the Starlette app and a TestClient for it.
 ``grid``            a GridFactory building nodes by code (parents created as needed).
+``users``           ``users.make(role, node)`` / ``users.login(client, username)``.
+``login``           ``login(role=..., node=...)``: a new user of that role, logged in on ``client``.
+
+Every test also runs under ``no_personal_data_in_logs``: a raw citizen ID or mobile number in
+any log record fails it.
 
 Mark a test ``@pytest.mark.with_plugins("notice", other_spec)`` to enable plugins by name
 (installed ones) or by PluginSpec (defined in the test).
@@ -27,6 +32,7 @@ from typing import Any
 import pytest
 
 from yiwang.testing.database import TestDatabases, clean
+from yiwang.testing.logcheck import no_personal_data_in_logs  # noqa: F401  (autouse everywhere)
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -89,9 +95,8 @@ def _plugins_of(request: pytest.FixtureRequest) -> tuple[list[str], list[Any]]:
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path, yiwang_db: Any) -> Any:
-    from yiwang.settings import load_settings
-
     from yiwang.keys import ensure_keys
+    from yiwang.settings import load_settings
 
     names, _ = _plugins_of(request)
     settings = load_settings(
@@ -127,6 +132,28 @@ def client(app: Any) -> Iterator[Any]:
 
     with TestClient(app, raise_server_exceptions=True) as c:
         yield c
+
+
+@pytest.fixture
+def users(kernel: Any) -> Any:
+    """``users.make(role, node)`` creates a user; ``users.login(client, name)`` logs in."""
+    from yiwang.testing.users import Users
+
+    return Users(kernel)
+
+
+@pytest.fixture
+def login(users: Any, client: Any) -> Any:
+    """``login(role="county_staff", node="450107")``: a new user with that role, logged in on
+    ``client``; returns the user."""
+
+    def log_in(role: str = "province_staff", node: str = "45", **kwargs: Any) -> Any:
+        user = users.make(role, node, **kwargs)
+        response = users.login(client, user.username)
+        assert response.status_code in (200, 303), response.text[:500]
+        return user
+
+    return log_in
 
 
 @pytest.fixture

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
-from yiwang.errors import NotFound
+from yiwang.errors import Forbidden, NotFound
 from yiwang.grid.tree import ROW_COLUMNS, NodeRow, T
 
 if TYPE_CHECKING:
+    from yiwang.audit import Actor
+    from yiwang.auth.principal import Principal
     from yiwang.kernel import Kernel
 
 
@@ -19,28 +21,52 @@ def kernel_of(conn: HTTPConnection) -> Kernel:
 
 
 def current_node(conn: HTTPConnection) -> NodeRow | None:
-    """The node a request concerns: ``?node=<code>``, else the first root of the net.
+    """The node a request concerns.
 
-    Resolved once per request (sync: call from a threadpool endpoint). None when the net is
-    empty; an unknown code raises NotFound (a Chinese 404). The identity layer narrows this to
-    the user's jurisdiction.
+    For a logged-in user: ``?node=<code>`` when that node lies inside one of their assignments
+    (else Forbidden), otherwise the node of their current jurisdiction (辖区). For anonymous
+    requests: None. An unknown code is NotFound. Resolved once per request; sync (call it from
+    a thread-pool endpoint).
     """
     if "yiwang.node" in conn.scope:
         return conn.scope["yiwang.node"]  # type: ignore[no-any-return]
     kernel = kernel_of(conn)
+    who = conn.scope.get("yiwang.principal")
     code = conn.query_params.get("node", "").strip()
-    with kernel.db.read() as s:
-        stmt = select(*ROW_COLUMNS)
-        if code:
-            stmt = stmt.where(T.c.code == code)
-        else:
-            stmt = stmt.where(T.c.parent_id.is_(None)).order_by(T.c.code).limit(1)
-        row = s.connection().execute(stmt).first()
-    if row is None and code:
-        raise NotFound(f"编码为 {code} 的节点不存在")
-    node = NodeRow(*row) if row else None
+    node: NodeRow | None = None
+    if who is not None and (code or who.current is not None):
+        with kernel.db.read() as s:
+            stmt = select(*ROW_COLUMNS)
+            stmt = stmt.where(T.c.code == code) if code else stmt.where(T.c.id == who.current.node_id)
+            row = s.connection().execute(stmt).first()
+        if row is None:
+            raise NotFound(f"编码为 {code} 的节点不存在")
+        node = NodeRow(*row)
+        if not any(node.path.startswith(g.node_path) for g in who.grants):
+            raise Forbidden("该节点不在您的辖区内")
     conn.scope["yiwang.node"] = node
     return node
 
 
-__all__ = ["current_node", "kernel_of"]
+def actor(conn: HTTPConnection) -> Actor:
+    """The audit actor of a request: user, current role and node, client IP, request id."""
+    from yiwang.audit import Actor
+
+    who = principal(conn)
+    client = conn.scope.get("client")
+    return Actor(
+        user_id=who.user_id if who else None,
+        username=who.username if who else "",
+        role=who.role if who else "",
+        node_id=who.current.node_id if who and who.current else None,
+        client_ip=str(client[0]) if client else "",
+        request_id=str(conn.scope.get("state", {}).get("request_id", "")),
+    )
+
+
+def principal(conn: HTTPConnection) -> Principal | None:
+    """The logged-in user of the request, or None."""
+    return conn.scope.get("yiwang.principal")  # type: ignore[no-any-return]
+
+
+__all__ = ["actor", "current_node", "kernel_of", "principal"]

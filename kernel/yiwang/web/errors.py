@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from yiwang.errors import NotFound, ValidationError
+from yiwang.errors import Forbidden, NotFound, ValidationError
 from yiwang.web.context import kernel_of
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,17 @@ async def invalid(request: Request, exc: Exception) -> Response:
     return error_response(request, 422, str(exc))
 
 
+async def forbidden(request: Request, exc: Exception) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    from yiwang.web.security import audit_denied
+
+    await run_in_threadpool(
+        audit_denied, kernel_of(request), request, request.scope.get("yiwang.principal"), str(exc)
+    )
+    return error_response(request, 403, "没有权限访问（超出您的辖区或未获授权）")
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("请求 %s %s 失败", request.method, request.url.path)
     response = error_response(request, 500)
@@ -81,6 +92,7 @@ _STOCK = {"Not Found", "Method Not Allowed", "Internal Server Error", "Bad Reque
 HANDLERS = {
     HTTPException: http_exception,
     NotFound: not_found,
+    Forbidden: forbidden,
     ValidationError: invalid,
     Exception: server_error,
 }

@@ -15,36 +15,42 @@ from yiwang.errors import DatabaseUnavailable
 from yiwang.grid import tree
 from yiwang.grid.levels import Level
 from yiwang.grid.models import ORG_KINDS, Organisation
-from yiwang.web.context import kernel_of
+from yiwang.rbac.guard import AUTHENTICATED, public, require, requires
+from yiwang.web.context import current_node, kernel_of, principal
 
 log = logging.getLogger(__name__)
 
 
+@requires(AUTHENTICATED)
 def home(request: Request) -> Response:
     return RedirectResponse(request.url_for("grid:index"), status_code=302)
 
 
+@requires("grid.view")
 def grid_index(request: Request) -> Response:
-    """The roots of the net (normally one province)."""
-    kernel = kernel_of(request)
-    with kernel.db.read() as s:
-        roots = tree.children(s, None)
-    if len(roots) == 1:
-        return grid_node_page(request, roots[0].code)
-    return kernel.templates.render(
-        request, "grid/node.html", {"current": None, "trail": [], "children": roots, "orgs": []}
-    )
+    """The user's jurisdiction (辖区) on the net."""
+    node = current_node(request)
+    if node is None:
+        return kernel_of(request).templates.render(
+            request, "grid/node.html", {"current": None, "trail": [], "children": [], "orgs": []}
+        )
+    return grid_node_page(request, node.code)
 
 
+@requires("grid.view")
 def grid_node(request: Request) -> Response:
     return grid_node_page(request, request.path_params["code"])
 
 
 def grid_node_page(request: Request, code: str) -> Response:
     kernel = kernel_of(request)
+    who = principal(request)
+    assert who is not None
     with kernel.db.read() as s:
         current = tree.by_code(s, code)
-        trail = tree.ancestors(s, current)
+        require(request, "grid.view", current.path)
+        # Ancestors above the user's jurisdiction are not theirs to browse.
+        trail = [a for a in tree.ancestors(s, current) if any(a.path.startswith(g.node_path) for g in who.grants)]
         children = tree.children(s, current.id)
         orgs = list(
             s.scalars(
@@ -68,14 +74,19 @@ def grid_node_page(request: Request, code: str) -> Response:
     )
 
 
+@requires("grid.view")
 def grid_search(request: Request) -> Response:
     kernel = kernel_of(request)
+    who = principal(request)
+    assert who is not None
     q = request.query_params.get("q", "")
+    scope = kernel.authz.scope_filter(who.grants, "grid.view", tree.T.c.path)
     with kernel.db.read() as s:
-        results = tree.search(s, q, limit=30) if q.strip() else []
+        results = tree.search(s, q, limit=30, scope=scope) if q.strip() else []
     return kernel.templates.render(request, "grid/search.html", {"q": q, "results": results})
 
 
+@public
 def healthz(request: Request) -> Response:
     """Liveness and readiness: 200 when the database answers, 503 otherwise."""
     kernel = kernel_of(request)

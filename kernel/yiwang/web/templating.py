@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 
 from yiwang.errors import SettingsError
 from yiwang.plugins.host import KERNEL
+from yiwang.privacy.masking import mask
 from yiwang.settings import package_root
 
 if TYPE_CHECKING:
@@ -119,7 +120,16 @@ class Templates:
             lstrip_blocks=True,
             auto_reload=settings.debug,
         )
-        self.env.globals.update(site_name=settings.site_name, slot=self.slot, url_for=url_for)
+        self.env.filters["mask"] = mask  # {{ p.id_number|mask("id_number") }}
+        from yiwang.web.security import csrf_token_of
+
+        self.env.globals.update(
+            site_name=settings.site_name,
+            slot=self.slot,
+            url_for=url_for,
+            csrf_token=csrf_token_of,
+            auth_policy=settings.auth,
+        )
         self.menu = sorted(
             (replace(item, plugin=name) for name, item in kernel.host.collect_items("yiwang_menu_items")),
             key=lambda m: (m.order, m.label),
@@ -134,9 +144,19 @@ class Templates:
         parts = [r if isinstance(r, Markup) else escape(r) for r in reversed(results) if r]
         return Markup("").join(parts)
 
-    def menu_for(self, node: Any) -> list[Any]:
+    def menu_for(self, node: Any, principal: Any) -> list[Any]:
+        """Items whose plugin is active at ``node`` and whose permission the user holds there."""
+        if principal is None:
+            return []
         active = self.kernel.activation.active_plugins(node)
-        return [m for m in self.menu if m.plugin == KERNEL or m.plugin in active]
+        path = node.path if node is not None else None
+        authz = self.kernel.authz
+        return [
+            m
+            for m in self.menu
+            if (m.plugin == KERNEL or m.plugin in active)
+            and (not m.permission or authz.allowed(principal.grants, m.permission, path))
+        ]
 
     def render(
         self,
@@ -151,11 +171,13 @@ class Templates:
         htmx = request.headers.get("HX-Request") == "true" and not request.headers.get(
             "HX-History-Restore-Request"
         )
+        principal = request.scope.get("yiwang.principal")
         ctx = {
             "request": request,
             "htmx": htmx,
             "node": node,
-            "menu": self.menu_for(node),
+            "principal": principal,
+            "menu": self.menu_for(node, principal),
             **(context or {}),
         }
         html = self.env.get_template(name).render(ctx)

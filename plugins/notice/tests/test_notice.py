@@ -31,7 +31,8 @@ def test_bad_notice_is_rejected_with_reasons(kernel: Any, grid: Any) -> None:
     assert "标题不能为空" in str(err.value) and "紧急程度" in str(err.value)
 
 
-def test_list_page_and_slot_show_notices(client: Any, kernel: Any, grid: Any) -> None:
+def test_list_page_and_slot_show_notices(client: Any, kernel: Any, grid: Any, login: Any) -> None:
+    login()
     city = grid.node("4501")
     grid.node("450107")
     with kernel.db.write() as s:
@@ -44,7 +45,8 @@ def test_list_page_and_slot_show_notices(client: Any, kernel: Any, grid: Any) ->
     assert "&lt;b&gt;禁毒宣传" in node_page.text  # the node.detail slot
 
 
-def test_a_notice_outside_the_jurisdiction_is_not_readable(client: Any, kernel: Any, grid: Any) -> None:
+def test_a_notice_outside_the_jurisdiction_is_not_readable(client: Any, kernel: Any, grid: Any, login: Any) -> None:
+    login()
     grid.node("4502")
     other = grid.node("4501")
     with kernel.db.write() as s:
@@ -54,7 +56,8 @@ def test_a_notice_outside_the_jurisdiction_is_not_readable(client: Any, kernel: 
     assert "南宁内部通知" not in page.text
 
 
-def test_inactive_region_gets_404_and_the_slot_disappears(client: Any, kernel: Any, grid: Any) -> None:
+def test_inactive_region_gets_404_and_the_slot_disappears(client: Any, kernel: Any, grid: Any, login: Any) -> None:
+    login()
     city = grid.node("4501")
     grid.node("450107")
     with kernel.db.write() as s:

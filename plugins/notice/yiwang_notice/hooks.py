@@ -13,7 +13,16 @@ from sqlmodel import Session, SQLModel
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
-from yiwang.api import Kernel, Level, MenuItem, Node, hookimpl, move_paths, render_fragment
+from yiwang.api import (
+    Kernel,
+    Level,
+    MenuItem,
+    Node,
+    Permission,
+    hookimpl,
+    move_paths,
+    render_fragment,
+)
 
 
 @hookimpl
@@ -32,7 +41,26 @@ def yiwang_routes() -> Sequence[BaseRoute]:
 
 @hookimpl
 def yiwang_menu_items() -> Sequence[MenuItem]:
-    return [MenuItem(label="通知公告", href="/p/notice/", icon="bell", order=200, section="办公")]
+    return [
+        MenuItem(label="通知公告", href="/p/notice/", icon="bell", order=200, section="办公", permission="notice.view")
+    ]
+
+
+@hookimpl
+def yiwang_permissions() -> Sequence[Permission]:
+    return [Permission("notice.view", "查看通知公告"), Permission("notice.post", "发布通知公告")]
+
+
+STAFF = ("province_staff", "city_staff", "county_staff", "township_staff", "community_staff")
+
+
+@hookimpl
+def yiwang_grants() -> dict[str, list[str]]:
+    """Everyone at work reads notices; 综治中心 staff from the county up post them."""
+    readers = {role: ["notice.view"] for role in (*STAFF, "dispatcher", "grid_worker", "dept_handler", "mediator", "leader")}
+    for role in STAFF[:3]:
+        readers[role] = ["notice.view", "notice.post"]
+    return readers
 
 
 @hookimpl
@@ -46,7 +74,11 @@ def yiwang_cli_commands() -> Sequence[click.Command]:
 def yiwang_template_slot(slot: str, node: Node, request: Request) -> Markup | None:
     if slot != "node.detail":
         return None
-    from yiwang.api import read
+    from yiwang.api import kernel, principal, read
+
+    who = principal(request)
+    if who is None or not kernel(request).authz.allowed(who.grants, "notice.view", node.path if node else None):
+        return None
 
     from yiwang_notice import service
 

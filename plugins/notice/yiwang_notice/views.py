@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from yiwang.api import Node, NotFound, ancestor_ids, current_node, read, render
+from yiwang.api import Node, NotFound, ancestor_ids, current_node, read, render, requires
 
 from yiwang_notice import service
 from yiwang_notice.models import URGENCIES, Notice
 
 
+@requires("notice.view")
 def notice_list(request: Request) -> Response:
     node = current_node(request)
     with read(request) as s:
@@ -28,6 +29,7 @@ def notice_list(request: Request) -> Response:
     )  # fmt: skip
 
 
+@requires("notice.view")
 def notice_detail(request: Request) -> Response:
     node = current_node(request)
     with read(request) as s:

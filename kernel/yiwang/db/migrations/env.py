@@ -11,6 +11,8 @@ from typing import Any
 from alembic import context
 from sqlmodel import SQLModel
 
+from yiwang.privacy.fields import render_item
+
 config = context.config
 connection = config.attributes["connection"]
 include_tables: set[str] = config.attributes["include_tables"]
@@ -30,6 +32,7 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     user_module_prefix="sqlmodel.sql.sqltypes.",
+    render_item=render_item,  # encrypted columns are written as their storage type, sa.Text()
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -1,0 +1,352 @@
+"""Identity operations shared by every login path (web form, phone API, CLI).
+
+One ``authenticate`` decides for all channels, so lockout, the per-IP throttle and the reply
+("用户名或密码错误") are identical everywhere and never reveal whether a user exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlmodel import Session
+
+from yiwang.auth import passwords
+from yiwang.auth.models import ApiToken, AuthSession, LoginAttempt, User
+from yiwang.auth.principal import Principal
+from yiwang.db import Database
+from yiwang.errors import ValidationError, YiwangError
+from yiwang.grid.models import Node, utcnow
+from yiwang.rbac.authz import Grant
+from yiwang.rbac.models import Assignment
+from yiwang.settings import AuthSettings
+
+GENERIC_FAILURE = "用户名或密码错误"
+
+
+class LoginFailed(YiwangError):
+    """A login that did not succeed; the message is safe to show (no enumeration)."""
+
+    exit_code = 8
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+# --- users ------------------------------------------------------------------------------------
+
+
+def create_user(
+    session: Session,
+    policy: AuthSettings,
+    *,
+    username: str,
+    password: str,
+    display_name: str = "",
+    must_change_password: bool = True,
+) -> User:
+    """Validate and add a user; every problem is listed in Chinese."""
+    name = normalise_username(username)
+    problems = []
+    if not name or len(name) > 60 or not all(ch.isalnum() or ch in "._-" for ch in name):
+        problems.append("用户名须为 1–60 位字母、数字或 . _ -")
+    elif session.execute(select(User.id).where(User.username == name)).first():  # type: ignore[call-overload, arg-type]
+        problems.append(f"用户名 {name} 已存在")
+    problems += passwords.problems(password, policy, username=name)
+    if problems:
+        raise ValidationError("无法创建用户", problems)
+    user = User(
+        username=name,
+        display_name=display_name.strip()[:60],
+        password_hash=passwords.hash_password(password),
+        must_change_password=must_change_password,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, policy: AuthSettings, user: User, new: str) -> None:
+    problems = passwords.problems(new, policy, username=user.username)
+    if passwords.verify_password(user.password_hash, new):
+        problems.append("新密码不能与当前密码相同")
+    if problems:
+        raise ValidationError("密码未修改", problems)
+    user.password_hash = passwords.hash_password(new)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    session.add(user)
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every browser session and revoke every API token of a user, at once."""
+    session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))  # type: ignore[arg-type]
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[arg-type, union-attr]
+        .values(revoked_at=utcnow())
+    )
+
+
+def disable_user(session: Session, user: User) -> None:
+    user.active = False
+    session.add(user)
+    end_sessions(session, user.id or 0)
+
+
+# --- authentication ---------------------------------------------------------------------------
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def authenticate(
+    db: Database, policy: AuthSettings, username: str, password: str, *, client_ip: str, channel: str
+) -> User:
+    """Check a password login for any channel.
+
+    An unknown user, a wrong password, a disabled or locked account all raise LoginFailed with
+    the same message after the same (argon2) work, so nothing reveals whether a user exists.
+    Five consecutive failures lock the account for ``lockout_minutes``; too many failures from
+    one IP within a minute are refused before any password is checked.
+    """
+    name = normalise_username(username)
+    now = utcnow()
+    with db.read() as s:
+        recent = s.execute(
+            select(func.count()).select_from(LoginAttempt).where(
+                LoginAttempt.client_ip == client_ip,  # type: ignore[arg-type]
+                LoginAttempt.success.is_(False),  # type: ignore[attr-defined]
+                LoginAttempt.at > now - timedelta(minutes=1),  # type: ignore[arg-type, operator]
+            )
+        ).scalar_one()
+        user = s.scalars(select(User).where(User.username == name)).first()  # type: ignore[arg-type]
+    throttled = recent >= policy.ip_failures_per_minute
+    # Verify outside any transaction: argon2 is deliberately slow, the write lock must not wait.
+    ok = not throttled and passwords.verify_password(
+        user.password_hash if user else passwords.DUMMY_HASH, password
+    )
+    locked = user is not None and (_aware(user.locked_until) or now) > now
+    success = bool(user and ok and user.active and not locked)
+    with db.write() as s:
+        s.add(LoginAttempt(username=name[:60], client_ip=client_ip[:64], channel=channel, success=success))
+        if user is not None and not throttled:
+            values: dict[str, object]
+            if success:
+                values = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
+                if passwords.needs_rehash(user.password_hash):
+                    values["password_hash"] = passwords.hash_password(password)
+            elif locked:
+                values = {}
+            else:
+                fails = user.failed_logins + 1
+                lock = fails >= policy.lockout_threshold
+                values = {
+                    "failed_logins": 0 if lock else fails,
+                    "locked_until": now + timedelta(minutes=policy.lockout_minutes) if lock else None,
+                }
+            if values:
+                s.execute(update(User).where(User.id == user.id).values(**values))  # type: ignore[arg-type]
+        _trail(s, "auth.login", name, client_ip, "ok" if success else "failed", channel)
+    if throttled:
+        raise LoginFailed("尝试过于频繁，请稍后再试")
+    if not success or user is None:
+        raise LoginFailed(GENERIC_FAILURE)
+    return user
+
+
+def _trail(session: Session, action: str, username: str, ip: str, result: str, channel: str) -> None:
+    """The login's audit record, in the same transaction as its attempt row."""
+    from yiwang import audit
+
+    actor = audit.Actor(user_id=None, username=username, client_ip=ip)
+    audit.record(session, action, actor=actor, object_type="user", object_id=username,
+                 result=result, detail={"channel": channel})  # fmt: skip
+
+
+# --- browser sessions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str
+    csrf_token: str
+
+
+def start_session(
+    db: Database, policy: AuthSettings, user: User, *, client_ip: str, user_agent: str
+) -> NewSession:
+    """A fresh session (new id at every login: no fixation)."""
+    token = new_token()
+    csrf = new_token()
+    now = utcnow()
+    second = bool(user.totp_enabled)
+    with db.write() as s:
+        s.add(
+            AuthSession(
+                id=token_hash(token),
+                user_id=user.id or 0,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(hours=policy.session_absolute_hours),
+                csrf_token=csrf,
+                second_factor_pending=second,
+                client_ip=client_ip[:64],
+                user_agent=user_agent[:200],
+            )
+        )
+    return NewSession(token=token, csrf_token=csrf)
+
+
+def end_session(db: Database, token: str) -> None:
+    with db.write() as s:
+        s.execute(delete(AuthSession).where(AuthSession.id == token_hash(token)))  # type: ignore[arg-type]
+
+
+def grants_of(session: Session, user_id: int) -> tuple[Grant, ...]:
+    rows = session.execute(
+        select(
+            Assignment.id, Assignment.role, Node.id, Node.path, Node.code, Node.name, Node.level  # type: ignore[call-overload]
+        )
+        .join(Node, Node.id == Assignment.node_id)
+        .where(Assignment.user_id == user_id)
+        .order_by(Node.path, Assignment.role)
+    ).all()
+    return tuple(Grant(*r) for r in rows)
+
+
+#: Sessions are touched at most this often, so reads do not become writes.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Principal | None:
+    """The principal of a session cookie, or None when it is unknown, idle or expired."""
+    now = utcnow()
+    sid = token_hash(token)
+    with db.read() as s:
+        row = s.get(AuthSession, sid)
+        if row is None:
+            return None
+        user = s.get(User, row.user_id)
+        grants = grants_of(s, row.user_id) if user else ()
+    idle = now - (_aware(row.last_seen_at) or now) > timedelta(minutes=policy.session_idle_minutes)
+    if user is None or not user.active or idle or (_aware(row.expires_at) or now) <= now:
+        with db.write() as s:
+            s.execute(delete(AuthSession).where(AuthSession.id == sid))  # type: ignore[arg-type]
+        return None
+    if now - (_aware(row.last_seen_at) or now) > TOUCH_EVERY:
+        with db.write() as s:
+            s.execute(update(AuthSession).where(AuthSession.id == sid).values(last_seen_at=now))  # type: ignore[arg-type]
+    current = next((g for g in grants if g.assignment_id == row.assignment_id), grants[0] if grants else None)
+    return Principal(
+        user_id=user.id or 0,
+        username=user.username,
+        display_name=user.display_name,
+        grants=grants,
+        current=current,
+        via="session",
+        session_id=sid,
+        csrf_token=row.csrf_token,
+        must_change_password=user.must_change_password
+        or passwords.expired(_aware(user.password_changed_at) or now, now, policy),
+        second_factor_pending=row.second_factor_pending,
+    )
+
+
+def switch_jurisdiction(db: Database, principal: Principal, assignment_id: int) -> None:
+    if not any(g.assignment_id == assignment_id for g in principal.grants):
+        raise ValidationError("没有该辖区的授权")
+    with db.write() as s:
+        s.execute(
+            update(AuthSession).where(AuthSession.id == principal.session_id).values(assignment_id=assignment_id)  # type: ignore[arg-type]
+        )
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected, given or "")
+
+
+# --- phone API tokens -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    access_expires_in: int
+
+
+def issue_tokens(db: Database, policy: AuthSettings, user: User, device_id: str) -> IssuedTokens:
+    device = device_id.strip()
+    if not device or len(device) > 100:
+        raise ValidationError("缺少设备编号 device_id（1–100 个字符）")
+    access, refresh = new_token(), new_token()
+    now = utcnow()
+    with db.write() as s:
+        s.add(ApiToken(id=token_hash(access), user_id=user.id or 0, device_id=device, kind="access",
+                       expires_at=now + timedelta(minutes=policy.access_token_minutes)))  # fmt: skip
+        s.add(ApiToken(id=token_hash(refresh), user_id=user.id or 0, device_id=device, kind="refresh",
+                       expires_at=now + timedelta(days=policy.refresh_token_days)))  # fmt: skip
+    return IssuedTokens(access, refresh, policy.access_token_minutes * 60)
+
+
+def refresh_tokens(db: Database, policy: AuthSettings, refresh_token: str, device_id: str) -> IssuedTokens:
+    """Rotate: the refresh token is spent, a new pair issued for the same device."""
+    now = utcnow()
+    with db.write() as s:
+        row = s.get(ApiToken, token_hash(refresh_token))
+        valid = (
+            row is not None and row.kind == "refresh" and row.revoked_at is None
+            and (_aware(row.expires_at) or now) > now and row.device_id == device_id.strip()
+        )  # fmt: skip
+        user = s.get(User, row.user_id) if row is not None else None
+        if not valid or user is None or not user.active or row is None:
+            raise LoginFailed("刷新令牌无效或已过期，请重新登录")
+        row.revoked_at = now
+        s.add(row)
+    return issue_tokens(db, policy, user, device_id)
+
+
+def revoke_token(db: Database, token: str) -> None:
+    with db.write() as s:
+        row = s.get(ApiToken, token_hash(token))
+        if row is not None and row.revoked_at is None:
+            s.execute(
+                update(ApiToken)
+                .where(ApiToken.user_id == row.user_id, ApiToken.device_id == row.device_id)  # type: ignore[arg-type]
+                .values(revoked_at=utcnow())
+            )
+
+
+def principal_for_token(db: Database, token: str) -> Principal | None:
+    now = utcnow()
+    with db.read() as s:
+        row = s.get(ApiToken, token_hash(token))
+        if row is None or row.kind != "access" or row.revoked_at is not None:
+            return None
+        if (_aware(row.expires_at) or now) <= now:
+            return None
+        user = s.get(User, row.user_id)
+        if user is None or not user.active:
+            return None
+        grants = grants_of(s, row.user_id)
+    return Principal(
+        user_id=user.id or 0, username=user.username, display_name=user.display_name,
+        grants=grants, current=grants[0] if grants else None, via="token",
+    )  # fmt: skip
