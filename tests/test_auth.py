@@ -250,7 +250,8 @@ def test_totp_is_required_when_enabled(client: Any, users: Any, kernel: Any) -> 
     user = users.make()
     secret = pyotp.random_base32()
     with kernel.db.write() as s:
-        s.execute(update(User).where(User.id == user.id).values(totp_secret=secret, totp_enabled=True))
+        row = s.get(User, user.id)
+        row.totp_secret, row.totp_enabled = secret, True
     response = users.login(client, user.username)
     assert "/login/totp" in str(response.url)
     assert client.get("/grid/", follow_redirects=False).headers["location"] == "/login/totp"
@@ -285,3 +286,37 @@ def test_phone_tokens_work_rotate_and_revoke(client: Any, users: Any) -> None:
 def test_api_without_a_token_is_401_json(client: Any) -> None:
     response = client.get("/api/me")
     assert response.status_code == 401 and response.json()["error"]["message"] == "请先登录"
+
+
+def test_a_user_sets_up_totp_and_then_needs_it(client: Any, users: Any, app: Any) -> None:
+    from starlette.testclient import TestClient
+
+    user = users.make()
+    users.login(client, user.username)
+    page = client.get("/account/totp")
+    assert page.status_code == 200 and "data:image/svg+xml;base64," in page.text
+    secret = re.search(r'密钥：<span class="mono">([A-Z2-7]+)</span>', page.text).group(1)
+    token = users.csrf(client, "/account/totp")
+    assert client.post("/account/totp", data={"code": "123456", "csrf_token": token}).status_code in (400, 200)
+    enabled = client.post("/account/totp", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})
+    assert enabled.status_code == 200 and "已启用" in enabled.text
+    with TestClient(app) as fresh:
+        assert "/login/totp" in str(users.login(fresh, user.username).url)
+
+
+def test_roles_can_require_totp(kernel: Any, users: Any, settings: Any, yiwang_db: Any) -> None:
+    from dataclasses import replace
+
+    from starlette.testclient import TestClient
+
+    from yiwang.app import create_app
+    from yiwang.kernel import Kernel
+
+    strict = replace(settings, auth=replace(settings.auth, totp_required_roles=("system_admin",)))
+    app = create_app(strict, kernel=Kernel(strict, db=yiwang_db))
+    admin = users.make("system_admin", "45")
+    with TestClient(app) as client:
+        users.login(client, admin.username)
+        response = client.get("/grid/", follow_redirects=False)
+        assert response.headers["location"] == "/account/totp"
+        assert "您的角色要求使用动态口令" in client.get("/account/totp").text

@@ -86,6 +86,7 @@ def test_declared_fields_are_kept_per_kernel_with_their_plugin(
             PersonalField(Contact, "mobile", "phone", False, "手机"),
         ],
     )
+    baseline = len(start(settings, yiwang_db).privacy)  # the kernel's own (User fields)
     kernel = start(settings, yiwang_db, households, contacts)
     assert [
         (f.field, f.kind, f.sensitive, f.title, f.plugin) for f in kernel.privacy.of(Household)
@@ -95,13 +96,13 @@ def test_declared_fields_are_kept_per_kernel_with_their_plugin(
         ("phone", "phone", True, "联系电话", "ywt_households"),
     ]
     assert kernel.privacy.get(Contact, "mobile").plugin == "ywt_contacts"  # type: ignore[union-attr]
-    assert kernel.privacy.get(Household, "remark") is None and len(kernel.privacy) == 5
+    assert kernel.privacy.get(Household, "remark") is None and len(kernel.privacy) == baseline + 5
     # an explicit declaration is enough for masking helpers to know the kind
     assert masked_row(Contact(name="张三", mobile="13812345678"), ["name", "mobile"]) == {
         "name": "张*",
         "mobile": "138****5678",
     }
-    assert len(start(settings, yiwang_db).privacy) == 0  # another kernel, other plugins
+    assert len(start(settings, yiwang_db).privacy) == baseline  # another kernel, other plugins
 
 
 BAD = [
@@ -151,11 +152,11 @@ def test_a_field_is_declared_once(settings: Any, yiwang_db: Any) -> None:
 
 @pytest.mark.sqlite_only("the registry does not touch the database")
 def test_sensitive_fields_need_the_data_key_at_start(settings: Any, yiwang_db: Any) -> None:
+    from yiwang.privacy.runtime import check_keys
+
     settings.data_key_file.unlink()
-    start(settings, yiwang_db)  # nothing sensitive declared: the key is not needed yet
-    with pytest.raises(SettingsError, match="数据密钥文件不存在"):
-        start(
-            settings,
-            yiwang_db,
-            plugin("ywt_households", lambda: personal_fields_of(Household), [Household]),
-        )
+    kernel = start(  # building a kernel reads no key (db upgrade, plugins list need none)...
+        settings, yiwang_db, plugin("ywt_households", lambda: personal_fields_of(Household), [Household])
+    )
+    with pytest.raises(SettingsError, match="数据密钥文件不存在"):  # ...serving checks it first
+        check_keys(kernel.db, kernel.privacy)

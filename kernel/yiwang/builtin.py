@@ -7,7 +7,7 @@ so there is one mechanism to read and test.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, SQLModel
 from starlette.routing import BaseRoute
@@ -38,10 +38,14 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
 @hookimpl
 def yiwang_routes() -> Sequence[BaseRoute]:
     from yiwang import admin
+    from yiwang.audit import pages as audit_pages
     from yiwang.auth import pages as auth_pages
+    from yiwang.auth import totp
     from yiwang.web import pages
 
-    return [*pages.routes(), *auth_pages.routes(), *admin.routes()]
+    return [
+        *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
+    ]  # fmt: skip
 
 
 @hookimpl
@@ -52,6 +56,7 @@ def yiwang_menu_items() -> Sequence[MenuItem]:
         MenuItem(label="角色与权限", href="/admin/roles", icon="key", order=81, section="系统管理", permission="roles.manage"),
         MenuItem(label="模块启用", href="/admin/plugins", icon="toggle", order=82, section="系统管理", permission="plugins.manage"),
         MenuItem(label="登录日志", href="/admin/logins", icon="log", order=83, section="系统管理", permission="security.manage"),
+        MenuItem(label="审计日志", href="/audit/", icon="shield", order=84, section="系统管理", permission="audit.view"),
     ]
 
 
@@ -62,6 +67,14 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
 
     build_demo_net(kernel, session, scale=scale, seed=seed)
     create_demo_accounts(kernel, session)
+
+
+@hookimpl
+def yiwang_personal_fields() -> Sequence[Any]:
+    from yiwang.auth.models import User
+    from yiwang.privacy.registry import personal_fields_of
+
+    return personal_fields_of(User)
 
 
 # --- authorisation declarations ------------------------------------------------------------------

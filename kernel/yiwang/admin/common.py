@@ -19,8 +19,8 @@ from yiwang.grid import tree
 from yiwang.grid.tree import ROW_COLUMNS, NodeRow, T
 from yiwang.rbac.guard import principal, require
 from yiwang.rbac.sync import declared_permissions
+from yiwang.web.context import actor as actor
 from yiwang.web.context import kernel_of
-from yiwang.web.security import client_ip
 
 #: Rows per page of every administration list.
 PAGE_SIZE = 50
@@ -34,19 +34,6 @@ def who(request: Request) -> Principal:
     if found is None:  # pragma: no cover - every route is guarded
         raise Forbidden("请先登录")
     return found
-
-
-def actor(request: Request) -> audit.Actor:
-    """The audit actor of a request: user, the role and node they act as, IP, request id."""
-    p = who(request)
-    return audit.Actor(
-        user_id=p.user_id,
-        username=p.username,
-        role=p.role,
-        node_id=p.current.node_id if p.current else None,
-        client_ip=client_ip(request.scope),
-        request_id=str(request.scope.get("state", {}).get("request_id", "")),
-    )
 
 
 def record_denied(request: Request, action: str, object_type: str, object_id: str | int, reason: str,

@@ -114,7 +114,7 @@ def _account_problem(kernel: Kernel, p: Principal, target: Target, permission: s
 
 
 def _roles(session: Session) -> list[Role]:
-    return list(session.scalars(select(Role).order_by(Role.admin_kind, Role.name)))  # type: ignore[arg-type]
+    return list(session.scalars(select(Role).order_by(Role.admin_kind, Role.name)))
 
 
 def _assignable(kernel: Kernel, p: Principal, roles: list[Role], node: NodeRow | None, names: list[str]) -> list[Role]:
@@ -153,7 +153,7 @@ def user_list(request: Request) -> Response:
     if request.query_params.get("node") and node is not None:
         scope = and_(scope, tree.within(N.c.path, node.path))
     held_here = and_(A.c.user_id == U.c.id, scope, *([A.c.role == role] if role else []))
-    cond = [exists(select(A.c.id).join(N, N.c.id == A.c.node_id).where(held_here))]
+    cond: list[ColumnElement[bool]] = [exists(select(A.c.id).join(N, N.c.id == A.c.node_id).where(held_here))]
     if q:
         cond.append(or_(U.c.username.contains(q, autoescape=True), U.c.display_name.contains(q, autoescape=True)))
     with kernel.db.read() as s:

@@ -95,8 +95,10 @@ def _conditions(
     return out
 
 
-def _select(**filters: Any) -> Select[Any]:
-    return select(*(EVENT.c[name] for name, _ in CSV_COLUMNS)).where(*_conditions(**filters))
+def _select(scope: ColumnElement[bool] | None = None, **filters: Any) -> Select[Any]:
+    """Filtered select; ``scope`` is an extra condition (the viewer's data scope)."""
+    stmt = select(*(EVENT.c[name] for name, _ in CSV_COLUMNS)).where(*_conditions(**filters))
+    return stmt if scope is None else stmt.where(scope)
 
 
 def search(
@@ -110,6 +112,7 @@ def search(
     object_type: str | None = None,
     object_id: str | None = None,
     node_id: int | None = None,
+    scope: ColumnElement[bool] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[AuditEntry]:
@@ -119,22 +122,26 @@ def search(
     family; ``since`` inclusive, ``until`` exclusive (UTC).
     """
     stmt = _select(
-        user=user, action=action, result=result, since=since, until=until,
+        scope=scope, user=user, action=action, result=result, since=since, until=until,
         object_type=object_type, object_id=object_id, node_id=node_id,
     )  # fmt: skip
     stmt = stmt.order_by(EVENT.c.id.desc()).limit(max(0, min(limit, MAX_LIMIT))).offset(max(0, offset))
     return [AuditEntry(**row._mapping) for row in session.connection().execute(stmt)]
 
 
-def count(session: Session, **filters: Any) -> int:
+def count(session: Session, scope: ColumnElement[bool] | None = None, **filters: Any) -> int:
     """How many records ``search`` would find without ``limit``/``offset``."""
     stmt = select(func.count()).select_from(EVENT).where(*_conditions(**filters))
+    if scope is not None:
+        stmt = stmt.where(scope)
     return int(session.connection().execute(stmt).scalar_one())
 
 
-def iter_entries(session: Session, **filters: Any) -> Iterator[AuditEntry]:
+def iter_entries(
+    session: Session, scope: ColumnElement[bool] | None = None, **filters: Any
+) -> Iterator[AuditEntry]:
     """Every matching record, oldest first, streamed."""
-    stmt = _select(**filters).order_by(EVENT.c.id).execution_options(yield_per=2000)
+    stmt = _select(scope=scope, **filters).order_by(EVENT.c.id).execution_options(yield_per=2000)
     for row in session.connection().execute(stmt):
         yield AuditEntry(**row._mapping)
 

@@ -8,6 +8,7 @@ from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from yiwang.grid.models import utcnow
+from yiwang.privacy.fields import personal_field, sensitive_field
 
 
 class User(SQLModel, table=True):
@@ -17,14 +18,15 @@ class User(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=60, unique=True)
-    display_name: str = Field(default="", max_length=60)
+    display_name: str = personal_field("name", "姓名", default="", max_length=60)
     password_hash: str = Field(max_length=200)
     password_changed_at: datetime = Field(default_factory=utcnow)
     must_change_password: bool = True
     active: bool = True
     failed_logins: int = 0
     locked_until: datetime | None = None
-    totp_secret: str | None = Field(default=None, max_length=64)
+    #: Base32 TOTP secret, encrypted at rest with the data key (AES-256-GCM).
+    totp_secret: str | None = sensitive_field("other", "动态口令密钥", default=None)
     totp_enabled: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None

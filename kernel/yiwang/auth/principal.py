@@ -26,6 +26,8 @@ class Principal:
     csrf_token: str = ""
     must_change_password: bool = False
     second_factor_pending: bool = False
+    #: A role of the user requires TOTP (``auth.totp_required_roles``) and none is set up yet.
+    totp_setup_required: bool = False
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @property

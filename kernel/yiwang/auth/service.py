@@ -266,6 +266,8 @@ def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Pri
         must_change_password=user.must_change_password
         or passwords.expired(_aware(user.password_changed_at) or now, now, policy),
         second_factor_pending=row.second_factor_pending,
+        totp_setup_required=not user.totp_enabled
+        and any(g.role in policy.totp_required_roles for g in grants),
     )
 
 

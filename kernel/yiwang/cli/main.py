@@ -143,18 +143,23 @@ def init(database_url: str, plugins: str | None, force: bool) -> None:
     tmp.unlink(missing_ok=True)
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         fh.write(body)  # created 0600: the secret is never readable by others
-    # Prove the new file loads (unknown plugin names, bad URL) before it replaces anything.
-    try:
-        from yiwang.kernel import Kernel
-
-        Kernel(load_settings({**os.environ, "YIWANG_SITE": str(tmp)})).db.dispose()
-    except YiwangError:
-        tmp.unlink()
-        raise
-    tmp.replace(site)
+    # Prove the new file loads (unknown plugin names, bad URL) before it replaces anything;
+    # the kernel needs the key files, so they are made first and removed again on failure.
+    from yiwang.kernel import Kernel
     from yiwang.keys import ensure_keys
 
-    for path in ensure_keys(load_settings()):
+    created: list[Path] = []
+    try:
+        settings = load_settings({**os.environ, "YIWANG_SITE": str(tmp)})
+        created = ensure_keys(settings)
+        Kernel(settings).db.dispose()
+    except YiwangError:
+        tmp.unlink()
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+    tmp.replace(site)
+    for path in created:
         click.echo(f"已生成密钥文件 {path}（请与数据库分开备份）")
     click.echo(f"已生成站点文件 {site}")
     click.echo(f"启用插件: {', '.join(enabled) or '（无）'}")
@@ -304,9 +309,12 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int) -> Non
     """启动 Web 服务。"""
     import uvicorn
 
+    from yiwang.privacy.runtime import check_keys
+
     settings = load_settings(require_site=True)
     kernel = obj.kernel
     _ready(kernel)
+    check_keys(kernel.db, kernel.privacy)
     host = host or settings.host
     port = port or settings.port
     if not 0 < port < 65536:

@@ -19,12 +19,16 @@ def start(settings: Settings, db: Database, host: PluginHost) -> PrivacyRegistry
     """Bind the deployment's data keys to its engine, mask every log record of the process,
     and collect and check the declared personal fields.
 
-    The key file is read on first use, or here already when a sensitive field is declared, so
-    a missing key stops start-up with its message rather than the first page that needs it.
+    The key file is read on first use; ``yiwang serve`` reads it before it starts (``check_keys``)
+    so a missing key stops the server with its message rather than the first page that needs it,
+    while commands that never touch personal data (``db upgrade``, ``plugins list``) need none.
     """
     bind_data_keys(db.engine, lambda: data_keys(settings))
     install_log_masking()
-    registry = PrivacyRegistry.collect(host)
+    return PrivacyRegistry.collect(host)
+
+
+def check_keys(db: Database, registry: PrivacyRegistry) -> None:
+    """Read the data key now when any sensitive field is declared (fail fast at start-up)."""
     if registry.has_sensitive:
         keys_of(db.engine)
-    return registry

@@ -179,7 +179,7 @@ class Authz:
         held: dict[str, set[str]] = {}
         for ancestor in role_closure(session, parent, up=True):
             for obj, act in session.execute(
-                select(PolicyLine.v1, PolicyLine.v2).where(PolicyLine.ptype == "p", PolicyLine.v0 == ancestor)  # type: ignore[call-overload, arg-type]
+                select(PolicyLine.v1, PolicyLine.v2).where(PolicyLine.ptype == "p", PolicyLine.v0 == ancestor)  # type: ignore[call-overload]
             ):
                 held.setdefault(obj, set()).add(act)
         self._refuse_personal_to_audit(session, role, held)
@@ -196,7 +196,7 @@ class Authz:
         if not reached:
             return
         audit_roles = set(
-            session.scalars(select(Role.name).where(Role.admin_kind == "audit"))  # type: ignore[arg-type]
+            session.scalars(select(Role.name).where(Role.admin_kind == "audit"))  # type: ignore[call-overload]
         )
         hit = audit_roles & role_closure(session, role, up=False)
         if hit:
@@ -216,7 +216,7 @@ class Authz:
 
 def role_closure(session: Session, role: str, *, up: bool) -> set[str]:
     """``role`` and the roles it inherits from (``up``), or the roles inheriting from it."""
-    edges = session.execute(select(PolicyLine.v0, PolicyLine.v1).where(PolicyLine.ptype == "g")).all()  # type: ignore[call-overload, arg-type]
+    edges = session.execute(select(PolicyLine.v0, PolicyLine.v1).where(PolicyLine.ptype == "g")).all()  # type: ignore[call-overload]
     out, todo = {role}, [role]
     while todo:
         current = todo.pop()

@@ -66,6 +66,10 @@ def _gate(request: Request, permission: str, *, allow_pending_password: bool) ->
         if _wants_json(request):
             return JSONResponse({"error": {"code": 403, "message": "请先修改密码"}}, status_code=403)
         return RedirectResponse("/account/password", status_code=303)
+    if who.totp_setup_required and not allow_pending_password:
+        if _wants_json(request):
+            return JSONResponse({"error": {"code": 403, "message": "请先在网页端启用动态口令"}}, status_code=403)
+        return RedirectResponse("/account/totp", status_code=303)
     if permission == AUTHENTICATED:
         return None
     node = current_node(request)
@@ -78,7 +82,8 @@ def requires(permission: str, *, allow_pending_password: bool = False) -> Callab
     """Guard an endpoint (sync or async) with ``permission`` at the request's node.
 
     ``permission`` may be ``AUTHENTICATED`` (any logged-in user). ``allow_pending_password``
-    lets a user who must change their password reach this endpoint (the change page itself).
+    lets a user who must first change their password or set up TOTP reach this endpoint (those
+    pages themselves, logout).
     """
 
     def decorate(endpoint: Endpoint) -> Endpoint:
