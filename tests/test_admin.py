@@ -106,7 +106,7 @@ def test_a_county_admin_sees_only_the_users_of_their_county(
     grid.node("45010700100101")
     grid.node("450108")
     mine = users.make("grid_worker", "45010700100101", username="wangwu")
-    also = users.make("dispatcher", "450107", username="zhaoliu")
+    users.make("dispatcher", "450107", username="zhaoliu")
     theirs = users.make("grid_worker", "450108", username="sibling1")
     above = users.make("city_staff", "4501", username="cityone")
     login("county_staff", "450107")
@@ -170,7 +170,7 @@ def test_a_county_admin_cannot_create_a_user_outside_or_above_their_permissions(
     assert above.status_code == 403 and "超出自身权限" in above.text and "privacy.reveal" in above.text
     admin = _post(client, "/admin/users/new", {"username": "x3", "display_name": "丙", "role": "system_admin",
                                                 "node": "450107"})  # fmt: skip
-    assert admin.status_code == 403 and "超出自身权限" in admin.text
+    assert admin.status_code == 403 and "管理员角色只能由同类管理员授予" in admin.text
     assert _count(kernel, User) == before  # nothing written, not even the account
     denied = [r for r in _actions(kernel, "admin.user.create") if r.result == "denied"]
     assert len(denied) == 3
@@ -334,6 +334,8 @@ def test_a_grant_or_revocation_on_the_roles_page_applies_at_the_next_request(
     assert users.login(other, staff.username).status_code == 200
     assert other.get("/admin/users").status_code == 403
     login("system_admin", "45")
+    listing = client.get("/admin/roles").text
+    assert "县级综治中心工作人员" in listing and "平台基础：" in listing and "查看区划与网格" in listing
     page = client.get("/admin/roles/county_staff")
     assert page.status_code == 200 and "查看用户" in page.text and "平台基础" in page.text
     assert _post(client, "/admin/roles/county_staff/grant", {"permission": "users.view"}).status_code == 303
@@ -444,3 +446,31 @@ def test_a_county_admin_switches_plugins_only_in_their_county(
     kernel.activation.set("notice", grid.get("4501"), False)
     text = client.get("/admin/plugins", params={"node": "450107"}).text
     assert "上级（辖区以外）" in text and grid.get("4501").name not in text
+
+
+def _snooping_plugin() -> Any:
+    import types
+
+    from yiwang.api import Permission, PluginSpec, hookimpl
+
+    hooks = types.SimpleNamespace()
+
+    @hookimpl
+    def yiwang_permissions() -> list[Permission]:
+        return [Permission("snoop.reveal", "查看居民原始信息", personal=True)]
+
+    @hookimpl
+    def yiwang_grants() -> dict[str, list[str]]:
+        return {"audit_admin": ["snoop.reveal"]}
+
+    hooks.yiwang_permissions, hooks.yiwang_grants = yiwang_permissions, yiwang_grants
+    return PluginSpec(name="snoop", version="1.0", title="窥探", api=">=1.0,<2", hooks=hooks)
+
+
+@pytest.mark.with_plugins(_snooping_plugin())
+def test_a_plugin_cannot_give_the_audit_administrator_a_personal_permission(kernel: Any) -> None:
+    from yiwang.errors import PluginError
+
+    with pytest.raises(PluginError, match="个人信息"):
+        kernel.sync_declarations()
+    assert not kernel.authz.role_allows("audit_admin", "snoop.reveal")

@@ -201,6 +201,18 @@ def test_idle_and_absolute_timeouts_end_sessions(client: Any, users: Any, kernel
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
+def test_guessing_the_current_password_locks_the_account(client: Any, users: Any, kernel: Any) -> None:
+    user = users.make()
+    users.login(client, user.username)
+    token = users.csrf(client, "/account/password")
+    for _ in range(kernel.settings.auth.lockout_threshold):
+        bad = client.post("/account/password", data={"current": "Guess#Wr0ng-x", "new": "Nw8$kLq3@zRt",
+                                                     "confirm": "Nw8$kLq3@zRt", "csrf_token": token})  # fmt: skip
+    assert bad.status_code == 400 and "当前密码不正确" in bad.text
+    assert client.get("/grid/", follow_redirects=False).status_code == 303  # sessions ended
+    assert _login(client, user.username, PASSWORD).status_code == 400  # locked
+
+
 def test_first_login_forces_a_password_change(client: Any, users: Any) -> None:
     user = users.make(must_change_password=True)
     users.login(client, user.username)
@@ -293,6 +305,8 @@ def test_a_user_sets_up_totp_and_then_needs_it(client: Any, users: Any, app: Any
 
     user = users.make()
     users.login(client, user.username)
+    assert "开始设置" in client.get("/account/totp").text  # GET changes nothing
+    client.post("/account/totp/start", data={"csrf_token": users.csrf(client, "/account/totp")})
     page = client.get("/account/totp")
     assert page.status_code == 200 and "data:image/svg+xml;base64," in page.text
     secret = re.search(r'密钥：<span class="mono">([A-Z2-7]+)</span>', page.text).group(1)

@@ -350,3 +350,27 @@ def _no_stray_environment() -> Iterator[None]:
     before = os.environ.get("YIWANG_HOME")
     yield
     assert os.environ.get("YIWANG_HOME") == before
+
+
+def test_user_commands_manage_accounts_and_are_audited(home: Path) -> None:
+    ok(home, "init", "--plugins", "")
+    ok(home, "db", "upgrade")
+    roster = home / "r.csv"
+    roster.write_text(
+        "code,name,parent_code,level\n45,广西壮族自治区,,1\n4501,南宁市,45,2\n450107,西乡塘区,4501,3\n",
+        encoding="utf-8",
+    )
+    ok(home, "grid", "import", str(roster))
+    created = ok(home, "user", "create", "zhangsan", "--role", "county_staff", "--node", "450107", "--name", "张三")
+    assert "临时密码" in created
+    assert "zhangsan" in ok(home, "user", "list")
+    ok(home, "user", "disable", "zhangsan")
+    ok(home, "user", "unlock", "zhangsan")
+    assert yiwang(home, "user", "assign", "zhangsan", "audit_admin", "450107").code == 0
+    clash = yiwang(home, "user", "assign", "zhangsan", "system_admin", "450107")
+    assert clash.code == 5 and "不能由同一账号兼任" in clash.err
+    trail = ok(home, "audit", "export", str(home / "trail.csv"), "--action", "user.*")
+    assert "user" in trail
+    text = (home / "trail.csv").read_text(encoding="utf-8-sig")
+    for action in ("user.create", "user.disable", "user.unlock", "user.assign"):
+        assert action in text

@@ -141,8 +141,28 @@ def test_nobody_grants_more_than_they_hold_or_above_their_scope(kernel: Any, use
         assign(s, kernel.authz, user_id=target.id, role="dispatcher", node=grid.get("450107"), grantor=who, declared=declared)
     with pytest.raises(Forbidden, match="辖区"), kernel.db.write() as s:
         assign(s, kernel.authz, user_id=target.id, role="dispatcher", node=grid.node("450108"), grantor=who, declared=declared)
-    with pytest.raises(Forbidden, match="超出自身权限"), kernel.db.write() as s:
+    with pytest.raises(Forbidden, match="超出自身权限"), kernel.db.write() as s:  # reveals personal data
+        assign(s, kernel.authz, user_id=target.id, role="grid_worker", node=grid.get("450107"), grantor=who, declared=declared)
+    with pytest.raises(Forbidden, match="管理员角色只能由同类管理员授予"), kernel.db.write() as s:
         assign(s, kernel.authz, user_id=target.id, role="system_admin", node=grid.get("450107"), grantor=who, declared=declared)
+
+
+def test_a_system_administrator_staffs_their_jurisdiction(kernel: Any, users: Any, grid: Any) -> None:
+    from yiwang.auth.principal import Principal
+    from yiwang.auth.service import grants_of
+
+    admin = users.make("system_admin", "4501")
+    target = users.make("leader", "4501")
+    with kernel.db.read() as s:
+        grants = grants_of(s, admin.id)
+    who = Principal(user_id=admin.id, username=admin.username, display_name="", grants=grants, current=grants[0])
+    declared = list(declared_permissions(kernel))
+    with kernel.db.write() as s:  # an ordinary role with more than the admin holds: allowed
+        assign(s, kernel.authz, user_id=target.id, role="grid_worker", node=grid.node("45010700100101"), grantor=who, declared=declared)
+    with pytest.raises(Forbidden, match="同类管理员"), kernel.db.write() as s:
+        assign(s, kernel.authz, user_id=target.id, role="audit_admin", node=grid.get("4501"), grantor=who, declared=declared)
+    with pytest.raises(Forbidden, match="辖区"), kernel.db.write() as s:
+        assign(s, kernel.authz, user_id=target.id, role="grid_worker", node=grid.node("4502"), grantor=who, declared=declared)
 
 
 def test_menu_shows_only_what_the_user_may_use(client: Any, login: Any) -> None:

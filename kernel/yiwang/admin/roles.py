@@ -84,15 +84,13 @@ def role_list(request: Request) -> Response:
 
 def _list(request: Request, values: dict[str, str], problems: list[str], status: int = 200) -> Response:
     kernel = kernel_of(request)
-    titles = {perm.name: perm.title for _, perm in kernel.host.collect_items("yiwang_permissions")}
     with kernel.db.read() as s:
         require_global(request, s, "roles.manage")
         roles = list(s.scalars(select(Role).order_by(Role.declared_by == "", Role.name)))  # type: ignore[arg-type]
-    rows: list[dict[str, Any]] = [
-        {"role": r, "kind": _kind(r),
-         "permissions": [titles[n] for n in titles if kernel.authz.role_allows(r.name, n)]}
-        for r in roles
-    ]  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for r in roles:
+        groups = [(title, [p.title for p in perms if p.granted]) for title, perms in _groups(kernel, r.name, [])]
+        rows.append({"role": r, "kind": _kind(r), "groups": [(t, g) for t, g in groups if g]})
     return render(
         request,
         "admin/roles.html",

@@ -138,24 +138,23 @@ async def password_submit(request: Request) -> Response:
 
 
 def _change_password(request: Request, current: str, new: str, confirm: str) -> Response:
+    from yiwang.audit import record
+    from yiwang.web.context import actor
+
     kernel = kernel_of(request)
     who = principal(request)
     assert who is not None
     problems: list[str] = []
+    if new != confirm:
+        problems.append("两次输入的新密码不一致")
+    else:
+        try:
+            service.change_password(kernel.db, kernel.settings.auth, who.user_id, current, new)
+        except ValidationError as exc:
+            problems = exc.problems
     with kernel.db.write() as s:
-        user = s.get(User, who.user_id)
-        assert user is not None
-        from yiwang.auth.passwords import verify_password
-
-        if not verify_password(user.password_hash, current):
-            problems.append("当前密码不正确")
-        elif new != confirm:
-            problems.append("两次输入的新密码不一致")
-        else:
-            try:
-                service.set_password(s, kernel.settings.auth, user, new)
-            except ValidationError as exc:
-                problems = exc.problems
+        record(s, "auth.password.change", actor=actor(request), object_type="user",
+               object_id=str(who.user_id), result="failed" if problems else "ok")  # fmt: skip
     if problems:
         return kernel.templates.render(
             request, "auth/password.html", {"problems": problems, "done": False}, status_code=400

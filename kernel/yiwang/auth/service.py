@@ -79,16 +79,51 @@ def create_user(
     return user
 
 
-def set_password(session: Session, policy: AuthSettings, user: User, new: str) -> None:
+def confirm_password(db: Database, policy: AuthSettings, user_id: int, password: str) -> bool:
+    """Re-check a logged-in user's password (before a sensitive change of their own account).
+
+    Verified outside any transaction (argon2 must not hold the write lock). Failures count like
+    login failures: at the lockout threshold the account locks and every session ends, so a
+    stolen session cannot be used to guess the password.
+    """
+    with db.read() as s:
+        user = s.get(User, user_id)
+    if user is None:
+        return False
+    if passwords.verify_password(user.password_hash, password):
+        return True
+    now = utcnow()
+    with db.write() as s:
+        fails = user.failed_logins + 1
+        if fails >= policy.lockout_threshold:
+            s.execute(update(User).where(User.id == user_id).values(  # type: ignore[arg-type]
+                failed_logins=0, locked_until=now + timedelta(minutes=policy.lockout_minutes)))  # fmt: skip
+            end_sessions(s, user_id)
+        else:
+            s.execute(update(User).where(User.id == user_id).values(failed_logins=fails))  # type: ignore[arg-type]
+    return False
+
+
+def change_password(db: Database, policy: AuthSettings, user_id: int, current: str, new: str) -> None:
+    """A user changes their own password; raises ValidationError with every problem."""
+    if not confirm_password(db, policy, user_id, current):
+        raise ValidationError("密码未修改", ["当前密码不正确"])
+    with db.read() as s:
+        user = s.get(User, user_id)
+        assert user is not None
     problems = passwords.problems(new, policy, username=user.username)
-    if passwords.verify_password(user.password_hash, new):
+    if new == current:
         problems.append("新密码不能与当前密码相同")
     if problems:
         raise ValidationError("密码未修改", problems)
-    user.password_hash = passwords.hash_password(new)
-    user.password_changed_at = utcnow()
-    user.must_change_password = False
-    session.add(user)
+    new_hash = passwords.hash_password(new)  # outside the write lock, like every argon2 call
+    with db.write() as s:
+        s.execute(
+            update(User).where(User.id == user_id).values(  # type: ignore[arg-type]
+                password_hash=new_hash, password_changed_at=utcnow(), must_change_password=False,
+                failed_logins=0,
+            )
+        )  # fmt: skip
 
 
 def end_sessions(session: Session, user_id: int) -> None:

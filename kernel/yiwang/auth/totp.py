@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from yiwang.audit import record
 from yiwang.auth.models import User
-from yiwang.auth.passwords import verify_password
+from yiwang.auth.service import confirm_password
 from yiwang.rbac.guard import AUTHENTICATED, principal, requires
 from yiwang.web.context import actor, kernel_of
 
@@ -27,21 +27,18 @@ def _page(request: Request, *, error: str = "", done: str = "", status: int = 20
     kernel = kernel_of(request)
     who = principal(request)
     assert who is not None
-    with kernel.db.write() as s:
+    with kernel.db.read() as s:
         user = s.get(User, who.user_id)
         assert user is not None
-        if not user.totp_enabled and not user.totp_secret:
-            user.totp_secret = pyotp.random_base32()  # pending until a first code proves it
-            s.add(user)
         enabled, secret = user.totp_enabled, user.totp_secret or ""
-    uri = pyotp.TOTP(secret).provisioning_uri(name=who.username, issuer_name=kernel.settings.site_name)
+    uri = pyotp.TOTP(secret).provisioning_uri(name=who.username, issuer_name=kernel.settings.site_name) if secret else ""
     return kernel.templates.render(
         request,
         "auth/totp_setup.html",
         {
             "enabled": enabled,
             "secret": "" if enabled else secret,
-            "qr": "" if enabled else _qr(uri),
+            "qr": _qr(uri) if uri and not enabled else "",
             "required": who.totp_setup_required or any(
                 g.role in kernel.settings.auth.totp_required_roles for g in who.grants
             ),
@@ -55,6 +52,21 @@ def _page(request: Request, *, error: str = "", done: str = "", status: int = 20
 @requires(AUTHENTICATED, allow_pending_password=True)
 def setup_page(request: Request) -> Response:
     return _page(request)
+
+
+@requires(AUTHENTICATED, allow_pending_password=True)
+def start(request: Request) -> Response:
+    """Create a pending secret (POST: GET never changes state); a first code activates it."""
+    kernel = kernel_of(request)
+    who = principal(request)
+    assert who is not None
+    with kernel.db.write() as s:
+        user = s.get(User, who.user_id)
+        assert user is not None
+        if not user.totp_enabled:
+            user.totp_secret = pyotp.random_base32()
+            s.add(user)
+    return RedirectResponse("/account/totp", status_code=303)
 
 
 @requires(AUTHENTICATED, allow_pending_password=True)
@@ -98,11 +110,11 @@ def _disable(request: Request, password: str) -> Response:
     assert who is not None
     if any(g.role in kernel.settings.auth.totp_required_roles for g in who.grants):
         return _page(request, error="您的角色要求使用动态口令，不能停用", status=400)
-    with kernel.db.write() as s:
-        user = s.get(User, who.user_id)
-        assert user is not None
-        ok = verify_password(user.password_hash, password)
-        if ok:
+    ok = confirm_password(kernel.db, kernel.settings.auth, who.user_id, password)
+    if ok:
+        with kernel.db.write() as s:
+            user = s.get(User, who.user_id)
+            assert user is not None
             user.totp_enabled, user.totp_secret = False, None
             s.add(user)
             record(s, "auth.totp.disable", actor=actor(request), object_type="user", object_id=str(user.id))
@@ -115,5 +127,6 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/account/totp", setup_page, methods=["GET"], name="auth:totp_setup"),
         Route("/account/totp", enable, methods=["POST"], name="auth:totp_enable"),
+        Route("/account/totp/start", start, methods=["POST"], name="auth:totp_start"),
         Route("/account/totp/disable", disable, methods=["POST"], name="auth:totp_disable"),
     ]

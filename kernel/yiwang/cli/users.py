@@ -23,6 +23,15 @@ def _kernel() -> Any:
     return kernel
 
 
+def _trail(session: Any, action: str, username: str, **detail: Any) -> None:
+    """Every account change made from the server is recorded like one made on the pages."""
+    from yiwang.audit import record
+    from yiwang.audit.cli import cli_actor
+
+    record(session, action, actor=cli_actor(), object_type="user", object_id=username,
+           detail=detail or None)  # fmt: skip
+
+
 def _user(session: Any, username: str) -> Any:
     from yiwang.auth.models import User
     from yiwang.auth.service import normalise_username
@@ -65,6 +74,7 @@ def create(username: str, role: str, node_code: str, display_name: str, password
             s, kernel.settings.auth, username=username, password=password, display_name=display_name
         )
         assign(s, kernel.authz, user_id=user.id or 0, role=role, node=node)
+        _trail(s, "user.create", user.username, role=role, node=node.code)
     click.echo(f"已创建用户 {user.username}（{role} @ {node.name}）")
     if not password_stdin:
         click.echo(f"临时密码: {password}（首次登录须修改）")
@@ -83,6 +93,7 @@ def assign_cmd(username: str, role: str, node_code: str) -> None:
     with kernel.db.write() as s:
         user = _user(s, username)
         assign(s, kernel.authz, user_id=user.id, role=role, node=tree.by_code(s, node_code))
+        _trail(s, "user.assign", user.username, role=role, node=node_code)
     click.echo(f"已授予 {username}: {role} @ {node_code}")
 
 
@@ -100,6 +111,7 @@ def unassign_cmd(username: str, role: str, node_code: str) -> None:
         user = _user(s, username)
         if not unassign(s, user_id=user.id, role=role, node=tree.by_code(s, node_code)):
             raise ValidationError(f"{username} 在 {node_code} 没有角色 {role}")
+        _trail(s, "user.unassign", user.username, role=role, node=node_code)
     click.echo(f"已收回 {username}: {role} @ {node_code}")
 
 
@@ -112,6 +124,7 @@ def disable(username: str) -> None:
     kernel = _kernel()
     with kernel.db.write() as s:
         service.disable_user(s, _user(s, username))
+        _trail(s, "user.disable", username)
     click.echo(f"已停用 {username}")
 
 
@@ -124,6 +137,7 @@ def enable(username: str) -> None:
         user = _user(s, username)
         user.active = True
         s.add(user)
+        _trail(s, "user.enable", username)
     click.echo(f"已启用 {username}")
 
 
@@ -137,6 +151,7 @@ def unlock(username: str) -> None:
         user.locked_until = None
         user.failed_logins = 0
         s.add(user)
+        _trail(s, "user.unlock", username)
     click.echo(f"已解锁 {username}")
 
 
@@ -154,6 +169,7 @@ def reset_password(username: str) -> None:
         user.must_change_password = True
         s.add(user)
         service.end_sessions(s, user.id)
+        _trail(s, "user.reset_password", username)
     click.echo(f"{username} 的临时密码: {password}（下次登录须修改）")
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, func, literal, select, text, update
+from sqlalchemy import ColumnElement, String, and_, bindparam, func, literal, select, text, update
 from sqlmodel import Session
 
 from yiwang.errors import NotFound, ValidationError
@@ -282,12 +282,32 @@ def bulk_create(
         raise ValidationError(f"{len(problems)} 个节点有错误，未写入任何数据", problems)
     if check_only:
         return []
+    # Kept counts by delta, as move() does: new rows get theirs before the insert, existing
+    # ancestors one UPDATE per distinct delta — no recount scan over the subtree.
+    child_delta: dict[int, int] = {}
+    grid_delta: dict[int, int] = {}
+    for row in rows:
+        if row["parent_id"] is not None:
+            child_delta[row["parent_id"]] = child_delta.get(row["parent_id"], 0) + 1
+        if row["level"] == Level.GRID:
+            for node_id in ancestor_ids(row["path"]):
+                grid_delta[node_id] = grid_delta.get(node_id, 0) + 1
+    for row in rows:
+        row["child_count"] = child_delta.pop(row["id"], 0)
+        row["grid_count"] = grid_delta.pop(row["id"], 0)
     for start in range(0, len(rows), 2000):
         conn.execute(T.insert(), rows[start : start + 2000])
-    touched: set[int] = set()
-    for row in rows:
-        touched.update(ancestor_ids(row["path"]))
-    recount(session, touched)
+    for column, deltas in (("child_count", child_delta), ("grid_count", grid_delta)):
+        by_amount: dict[int, list[int]] = {}
+        for node_id, amount in deltas.items():
+            by_amount.setdefault(amount, []).append(node_id)
+        for amount, node_ids in by_amount.items():
+            for start in range(0, len(node_ids), 500):
+                conn.execute(
+                    update(T)
+                    .where(T.c.id.in_(node_ids[start : start + 500]))
+                    .values({column: T.c[column] + amount})
+                )
     return ids
 
 
@@ -406,45 +426,52 @@ def move_paths(session: Session, column: Any, old_path: str, new_path: str) -> i
     return int(session.connection().execute(stmt).rowcount)
 
 
-def _count_exprs() -> dict[str, Any]:
-    child = T.alias("child")
-    below = T.alias("below")
-    upper = _concat(func.substr(T.c.path, 1, func.length(T.c.path) - 1), "0")
-    return {
-        "child_count": select(func.count())
-        .select_from(child)
-        .where(child.c.parent_id == T.c.id)
-        .scalar_subquery(),
-        "grid_count": select(func.count())
-        .select_from(below)
-        .where(below.c.level == int(Level.GRID), below.c.path >= T.c.path, below.c.path < upper)
-        .scalar_subquery(),
-    }
-
-
-def recount(session: Session, ids: Iterable[int] | None = None) -> None:
-    """Recompute the kept counts from the rows (for ``ids``, or every node)."""
+def actual_counts(session: Session) -> dict[int, tuple[int, int]]:
+    """``node id → (children, grids in subtree)`` computed from the rows themselves: one
+    GROUP BY for children, and every grid's path walked in Python for the grid counts (paths
+    are the primary truth; an index-driven subquery per node costs minutes on SQLite)."""
     conn = session.connection()
-    exprs = _count_exprs()
-    if ids is None:
-        conn.execute(update(T).values(**exprs))
-        return
-    id_list = sorted(set(ids))
-    for start in range(0, len(id_list), 500):
-        conn.execute(update(T).where(T.c.id.in_(id_list[start : start + 500])).values(**exprs))
+    children = {
+        parent: int(n)
+        for parent, n in conn.execute(
+            select(T.c.parent_id, func.count()).where(T.c.parent_id.is_not(None)).group_by(T.c.parent_id)
+        )
+    }
+    grids: dict[int, int] = {}
+    for (path,) in conn.execute(select(T.c.path).where(T.c.level == int(Level.GRID))):
+        for node_id in ancestor_ids(path):
+            grids[node_id] = grids.get(node_id, 0) + 1
+    return {i: (children.get(i, 0), grids.get(i, 0)) for (i,) in conn.execute(select(T.c.id))}
+
+
+def recount(session: Session, ids: Iterable[int] | None = None) -> int:
+    """Repair the kept counts (of ``ids``, or every node) from the rows; returns nodes fixed."""
+    wanted = None if ids is None else set(ids)
+    conn = session.connection()
+    actual = actual_counts(session)
+    fixes = [
+        {"node": i, "c": actual[i][0], "g": actual[i][1]}
+        for i, c, g in conn.execute(select(T.c.id, T.c.child_count, T.c.grid_count))
+        if (wanted is None or i in wanted) and (c, g) != actual[i]
+    ]
+    if fixes:
+        conn.execute(
+            update(T)
+            .where(T.c.id == bindparam("node"))
+            .values(child_count=bindparam("c"), grid_count=bindparam("g")),
+            fixes,
+        )
+    return len(fixes)
 
 
 def verify_counts(session: Session) -> list[tuple[str, str, int, int]]:
     """Nodes whose kept counts differ from a recount: (code, column, kept, actual)."""
-    exprs = _count_exprs()
-    stmt = select(
-        T.c.code, T.c.child_count, T.c.grid_count,
-        exprs["child_count"].label("c_actual"), exprs["grid_count"].label("g_actual"),
-    )  # fmt: skip
+    actual = actual_counts(session)
     out = []
-    for r in session.connection().execute(stmt):
-        if r.child_count != r.c_actual:
-            out.append((r.code, "child_count", r.child_count, r.c_actual))
-        if r.grid_count != r.g_actual:
-            out.append((r.code, "grid_count", r.grid_count, r.g_actual))
+    rows = session.connection().execute(select(T.c.id, T.c.code, T.c.child_count, T.c.grid_count))
+    for i, code, c, g in rows:
+        if c != actual[i][0]:
+            out.append((code, "child_count", c, actual[i][0]))
+        if g != actual[i][1]:
+            out.append((code, "grid_count", g, actual[i][1]))
     return out

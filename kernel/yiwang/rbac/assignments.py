@@ -30,11 +30,32 @@ def _admin_kinds(session: Session, user_id: int) -> set[str]:
 
 
 def check_grantor(
-    authz: Authz, grantor: Principal, role: str, node: Node, declared: Iterable[str]
+    authz: Authz,
+    grantor: Principal,
+    role: str,
+    node: Node,
+    declared: Iterable[str],
+    admin_kinds: dict[str, str] | None = None,
 ) -> None:
-    """Raise Forbidden unless ``grantor`` may give ``role`` at ``node``."""
+    """Raise Forbidden unless ``grantor`` may give ``role`` at ``node``.
+
+    ``admin_kinds`` maps role name → admin kind ("" for ordinary roles). A system
+    administrator (users.manage through a role of kind "system") staffs their jurisdiction:
+    they may give any ordinary role there. An administrator role is given only by a holder of
+    the same kind. Anyone else may give only roles whose every permission they hold there.
+    """
+    kinds = admin_kinds or {}
     if not authz.allowed(grantor.grants, "users.manage", node.path):
         raise Forbidden("只能在自己的辖区内管理授权")
+    covering = [g for g in grantor.grants if node.path.startswith(g.node_path)]
+    grantor_kinds = {kinds.get(g.role, "") for g in covering if authz.role_allows(g.role, "users.manage")}
+    target_kind = kinds.get(role, "")
+    if target_kind:
+        if target_kind not in grantor_kinds:
+            raise Forbidden("管理员角色只能由同类管理员授予")
+        return
+    if "system" in grantor_kinds:
+        return
     held = {p for p in declared if authz.allowed(grantor.grants, p, node.path)}
     needed = authz.permissions_of(role, declared)
     missing = needed - held
@@ -57,7 +78,8 @@ def assign(
     if row is None:
         raise ValidationError(f"角色 {role} 不存在")
     if grantor is not None:
-        check_grantor(authz, grantor, role, node, declared)
+        kinds = {name: kind for name, kind in session.execute(select(Role.name, Role.admin_kind))}  # type: ignore[call-overload]
+        check_grantor(authz, grantor, role, node, declared, kinds)
     kinds = _admin_kinds(session, user_id)
     if row.admin_kind and kinds - {row.admin_kind}:
         raise ValidationError("系统管理员、安全管理员、审计管理员三种角色不能由同一账号兼任")

@@ -1,0 +1,525 @@
+"""Horizontal-escalation matrix: every route of the app (kernel and every installed plugin) ×
+every declared role × objects outside the actor's subtree (sibling, parent, cousin, other city,
+other province) named by id in the path, in the query, in a form body and in a JSON body.
+
+Every actor holds their role at the county 西乡塘区 (450107). Each request starts from a
+baseline that an authorised actor could legitimately send (own ids, own node) and swaps in one
+foreign value. The matrix passes when
+
+- no foreign data appears in any answer: every foreign object's name carries the marker
+  ``WAIYU`` (usernames ``waiyu…``), and no foreign node code the request did not itself carry
+  appears (the attacker's own input may be echoed back, e.g. a form re-rendered with its error);
+- no request succeeds: a foreign object in the *path* gets no 2xx/3xx answer, and no request
+  changes anything outside the actor's subtree (users and sessions of foreign accounts,
+  assignments at foreign nodes, the platform-wide policy and roles, activation, notices and
+  nodes outside) — checked against a snapshot after each (route, method, role) batch, GETs
+  included;
+- no request fails with a server error;
+- a search for the word every foreign name contains (``外域``) finds nothing.
+
+A route with a path parameter that ``PATH_PARAMS`` does not know fails the test, so whoever
+adds such a route extends the matrix. Notices posted at the actor's ancestors reach the actor by
+design (the notice plugin's rule), so foreign notices are posted beside and below, not above.
+
+The matrix runs on SQLite only: it is about the application's checks, which are the same on
+both backends, and PostgreSQL would double a run of ~8k requests (~35 s on SQLite). The last
+test proves the matrix catches a plugin route that ignores the subtree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import not_, select, update
+from starlette.routing import Mount, Route
+
+from yiwang import audit
+from yiwang.auth import passwords
+from yiwang.auth.models import AuthSession, User
+from yiwang.grid.models import Node, Organisation, utcnow
+from yiwang.grid.tree import within
+from yiwang.plugins.models import PluginActivation
+from yiwang.rbac.guard import permission_of
+from yiwang.rbac.models import Assignment, PolicyLine, Role
+from yiwang.rbac.sync import declared_roles
+from yiwang.testing.users import PASSWORD
+
+MARKER = "WAIYU"
+OWN = "450107"
+#: Unsafe routes that act only on the caller's own credentials; sending them would end the
+#: actor's session mid-matrix (logout; wrong current passwords lock the account by design).
+#: tests/test_auth.py covers them.
+SELF_ONLY = {("POST", "/logout"), ("POST", "/account/password"), ("POST", "/account/totp/disable")}
+#: Self-service routes act on the caller's own account and credentials only (several check a
+#: password: argon2 is slow on purpose). Their path parameters get the full treatment, the
+#: query, form and JSON body one foreign attempt each, for every role.
+SELF_SERVICE = ("/login", "/logout", "/account/", "/api/auth/")
+#: Routes showing what actors of the viewer's subtree did — their denied requests name the
+#: foreign codes they tried — are checked for foreign names (the marker) but not for codes.
+ECHOES_REQUESTS = {"audit.view", "audit.export"}
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+#: Stop a broken run early: the first failures say enough.
+MAX_FAILURES = 50
+
+#: (code, name, kind): the net. Foreign names carry the marker; the actor's county does not.
+NODES = [
+    ("45", f"{MARKER}外域广西", "province"),
+    ("4501", f"{MARKER}外域南宁市", "parent"),
+    (OWN, "西乡塘区", "own"),
+    ("450107001", "本县街道", "own"),
+    ("450107001001", "本县社区", "own"),
+    ("45010700100101", "本县第一网格", "own"),
+    ("450108", f"{MARKER}外域兴宁区", "sibling"),
+    ("450108001", f"{MARKER}外域兴宁街道", "sibling_below"),
+    ("450108001001", f"{MARKER}外域兴宁社区", "sibling_below"),
+    ("45010800100101", f"{MARKER}外域兴宁网格", "sibling_below"),
+    ("4502", f"{MARKER}外域柳州市", "other_city"),
+    ("450203", f"{MARKER}外域鱼峰区", "cousin"),
+    ("450203001", f"{MARKER}外域鱼峰街道", "cousin_below"),
+    ("45020300100101", f"{MARKER}外域鱼峰网格", "cousin_below"),
+    ("44", f"{MARKER}外域广东", "other_province"),
+    ("4401", f"{MARKER}外域广州市", "other_province"),
+    ("440103", f"{MARKER}外域荔湾区", "other_province"),
+]
+#: Foreign accounts: (role, node code); one of them locked, to tempt "unlock".
+FOREIGN_USERS = [
+    ("grid_worker", "45010800100101"),
+    ("system_admin", "450108"),
+    ("city_staff", "4501"),
+    ("province_staff", "45"),
+    ("county_staff", "450203"),
+    ("security_admin", "4502"),
+    ("dispatcher", "440103"),
+]
+#: Every foreign name contains this (and the actor's own names do not): a search for it must
+#: find nothing. (Searching for the marker itself would only see the query echoed back.)
+FOREIGN_WORD = "外域"
+
+
+@dataclass
+class World:
+    """The objects of the matrix and the actors' logged-in clients."""
+
+    own_codes: list[str] = field(default_factory=list)
+    foreign_codes: list[str] = field(default_factory=list)
+    #: One representative foreign node per kind, for query and body fields.
+    kind_codes: list[str] = field(default_factory=list)
+    own_users: list[int] = field(default_factory=list)
+    foreign_users: list[int] = field(default_factory=list)
+    own_assignments: list[int] = field(default_factory=list)
+    foreign_assignments: list[int] = field(default_factory=list)
+    own_notices: list[int] = field(default_factory=list)
+    foreign_notices: list[int] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=list)
+    watched_users: list[int] = field(default_factory=list)
+    own_path: str = ""
+
+
+# --- the map from path parameter to values ---------------------------------------------------------
+
+#: name → (foreign values, own values). Roles and the grants of a role apply platform-wide,
+#: so for an actor at a county every role is foreign (only a root-level ``roles.manage`` holder
+#: may touch them); plugins are not objects of a node (the node comes in the query or body).
+PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
+    "code": lambda w: (w.foreign_codes, w.own_codes[:2]),
+    "notice_id": lambda w: (w.foreign_notices, w.own_notices),
+    "user_id": lambda w: (w.foreign_users, w.own_users),
+    "assignment_id": lambda w: (w.foreign_assignments, w.own_assignments),
+    "role": lambda w: (w.roles, []),
+    "plugin": lambda w: ([], w.plugins),
+}
+
+_names = itertools.count(1)
+
+
+def baseline_fields(w: World) -> dict[str, Any]:
+    """A body an authorised actor could send to any route: own ids, own node, fresh names."""
+    n = next(_names)
+    return {
+        "node": w.own_codes[1],  # the own township: not a level where plugins switch
+        "user_id": w.own_users[0],
+        "assignment": w.own_assignments[0],
+        "assignment_id": w.own_assignments[0],
+        "notice_id": w.own_notices[0],
+        "username": f"mxnew{n}",
+        "display_name": "本县新人",
+        "name": f"mx_role_{n}",
+        "title": "本县角色",
+        "role": "matrix_viewer",
+        "permission": "grid.view",
+        "state": "inherit",
+        "q": "本县",
+        "code": "000000",
+        "device_id": "matrix-device",
+        "password": "not-the-password",
+    }
+
+
+def node_fields(w: World) -> list[tuple[str, Any]]:
+    """``node`` (the name every page and form uses for a node) at each kind of foreign node."""
+    return [("node", code) for code in w.kind_codes]
+
+
+def other_fields(w: World) -> list[dict[str, Any]]:
+    """Per kind of foreign place, every other id-bearing name at once (the node stays own)."""
+    out = []
+    for i in range(4):
+        user, assignment = w.foreign_users[i], w.foreign_assignments[i]
+        notice, code = w.foreign_notices[i % len(w.foreign_notices)], w.kind_codes[i]
+        out.append({"user_id": user, "user": user, "assignment": assignment, "assignment_id": assignment,
+                    "notice_id": notice, "id": notice, "code": code, "parent": code})  # fmt: skip
+    return out
+
+
+# --- the world -----------------------------------------------------------------------------------
+
+
+def build_world(kernel: Any, grid: Any, users: Any) -> World:
+    from yiwang_notice import service as notices
+
+    w = World()
+    for code, name, kind in NODES:
+        grid.node(code, name)
+        if kind != "own":
+            w.foreign_codes.append(code)
+    w.own_codes = [OWN, "450107001", "45010700100101"]
+    # sibling, parent, cousin, other city (the path tries every foreign node)
+    w.kind_codes = ["450108", "4501", "450203", "4502"]
+    w.own_path = grid.get(OWN).path
+    with kernel.db.write() as s:
+        s.add(Role(name="matrix_viewer", title="只读网格"))
+        s.flush()
+        kernel.authz.grant(s, "matrix_viewer", "grid.view")
+    kernel.authz.reload()
+    for i, (role, code) in enumerate(FOREIGN_USERS):
+        u = users.make(role, code, username=f"waiyu{i}")
+        w.foreign_users.append(u.id)
+    mixed = users.make("dispatcher", OWN, username="mixeduser", extra=(("dispatcher", "450108"),))
+    target = users.make("matrix_viewer", "450107001", username="owntarget")
+    w.own_users = [target.id, mixed.id]
+    w.watched_users = [*w.foreign_users, mixed.id]
+    with kernel.db.write() as s:
+        s.execute(update(User).where(User.id.in_(w.foreign_users)).values(display_name=f"{MARKER}外域用户"))  # type: ignore[union-attr, attr-defined]
+        s.execute(update(User).where(User.id == w.foreign_users[0])  # type: ignore[arg-type]
+                  .values(locked_until=utcnow() + timedelta(hours=1), failed_logins=0))  # fmt: skip
+        rows = s.execute(select(Assignment.id, Assignment.user_id, Node.path)  # type: ignore[call-overload]
+                         .join(Node, Node.id == Assignment.node_id).order_by(Assignment.id)).all()  # fmt: skip
+        for aid, uid, path in rows:
+            if uid in w.own_users and path.startswith(w.own_path):
+                w.own_assignments.append(aid)
+            elif uid in w.foreign_users:
+                w.foreign_assignments.append(aid)
+        # Foreign user i holds foreign assignment i; the mixed account's foreign one comes last.
+        w.foreign_assignments += [a for a, u, p in rows if u == mixed.id and not p.startswith(w.own_path)]
+        for code in ("450108", "450108001", "450203", "4502", "440103"):
+            n = notices.post(s, s.get(Node, grid.get(code).id), f"{MARKER}外域通知{code}", f"{MARKER}外域正文", author=f"{MARKER}")
+            w.foreign_notices.append(n.id or 0)
+        own = notices.post(s, s.get(Node, grid.get(OWN).id), "本县通知", "本县正文", author="本县")
+        w.own_notices = [own.id or 0]
+        s.add(Organisation(node_id=grid.get("450108").id or 0, name=f"{MARKER}外域综治中心", kind="centre"))
+    kernel.activation.set("notice", grid.get("440103"), False)  # a foreign explicit setting
+    with kernel.db.write() as s:  # what foreign staff did: the audit trail must keep it foreign
+        for i, code in enumerate(("450108", "4501", "450203", "4502")):
+            who = audit.Actor(user_id=w.foreign_users[i], username=f"waiyu{i}", node_id=grid.get(code).id)
+            audit.record(s, "admin.user.create", actor=who, object_type="user", object_id=f"{MARKER}{i}",
+                         detail={"note": f"{MARKER}{code}"})  # fmt: skip
+    w.roles = sorted(declared_roles(kernel)) + ["matrix_viewer"]
+    w.plugins = [name for name in kernel.host.names if name != "yiwang"]
+    return w
+
+
+def foreign_state(kernel: Any, w: World) -> str:
+    """A digest of everything outside the actor's subtree that a request might change."""
+    from yiwang_notice.models import Notice
+
+    outside = lambda col: not_(within(col, w.own_path))  # noqa: E731
+    with kernel.db.read() as s:
+        parts: list[Any] = [
+            s.execute(select(User.id, User.username, User.display_name, User.password_hash, User.active,  # type: ignore[call-overload]
+                             User.must_change_password, User.failed_logins, User.locked_until, User.totp_enabled)
+                      .where(User.id.in_(w.watched_users)).order_by(User.id)).all(),  # type: ignore[union-attr, attr-defined]
+            s.execute(select(AuthSession.user_id).where(AuthSession.user_id.in_(w.watched_users))).all(),  # type: ignore[call-overload, attr-defined]
+            s.execute(select(Assignment.id, Assignment.user_id, Assignment.role, Assignment.node_id)  # type: ignore[call-overload]
+                      .join(Node, Node.id == Assignment.node_id)
+                      .where(outside(Node.path) | Assignment.user_id.in_(w.watched_users))  # type: ignore[attr-defined]
+                      .order_by(Assignment.id)).all(),  # fmt: skip
+            s.execute(select(PolicyLine.ptype, PolicyLine.v0, PolicyLine.v1, PolicyLine.v2).order_by(PolicyLine.id)).all(),  # type: ignore[call-overload]
+            s.execute(select(Role.name, Role.title, Role.admin_kind).order_by(Role.name)).all(),  # type: ignore[call-overload]
+            s.execute(select(PluginActivation.node_id, PluginActivation.plugin, PluginActivation.active)  # type: ignore[call-overload]
+                      .join(Node, Node.id == PluginActivation.node_id).where(outside(Node.path))
+                      .order_by(PluginActivation.node_id)).all(),  # fmt: skip
+            s.execute(select(Notice.id, Notice.title, Notice.body, Notice.node_path)  # type: ignore[call-overload]
+                      .where(outside(Notice.node_path)).order_by(Notice.id)).all(),  # fmt: skip
+            s.execute(select(Node.id, Node.code, Node.name, Node.path).where(outside(Node.path)).order_by(Node.id)).all(),  # type: ignore[call-overload]
+            s.execute(select(Organisation.id, Organisation.name, Organisation.node_id).order_by(Organisation.id)).all(),  # type: ignore[call-overload]
+        ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+def all_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Route]]:
+    """Every Route, through Mounts (plugin gates expose their routes); static files have none."""
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from all_routes(list(getattr(route.app, "routes", None) or []), prefix + route.path)
+        elif isinstance(route, Route):
+            yield prefix + route.path, route
+
+
+def unknown_params(routes: list[tuple[str, Route]]) -> list[tuple[str, str]]:
+    """(route, parameter) for every path parameter the matrix has no foreign values for."""
+    return sorted({(path, p) for path, _ in routes for p in PARAM.findall(path) if p not in PATH_PARAMS})
+
+
+def fill(template: str, values: dict[str, Any]) -> str:
+    return PARAM.sub(lambda m: str(values[m.group(1)]), template)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    method: str
+    url: str
+    where: str  # "path" | "query" | "form" | "json"
+    query: dict[str, Any]
+    body: dict[str, Any] | None
+    #: Foreign node codes the request itself carries (may be echoed back).
+    carried: frozenset[str]
+
+
+def attempts(method: str, template: str, w: World) -> Iterator[Attempt]:
+    params = PARAM.findall(template)
+    options = {p: PATH_PARAMS[p](w) for p in params}
+    own = {p: (mine[0] if mine else foreign[0]) for p, (foreign, mine) in options.items()}
+    unsafe = method in UNSAFE
+
+    def body() -> dict[str, Any] | None:
+        return baseline_fields(w) if unsafe else None
+
+    def carried(values: dict[str, Any]) -> frozenset[str]:
+        return frozenset(str(v) for v in values.values())
+
+    # 1. the path: each parameter foreign in turn (the others own), then all foreign together
+    combos: list[dict[str, Any]] = []
+    for p in params:
+        others = [q for q in params if q != p]
+        for mine in itertools.product(*(options[q][1] or options[q][0][:1] for q in others)):
+            combos += [{**dict(zip(others, mine, strict=True)), p: v} for v in options[p][0]]
+    if len(params) > 1:
+        combos += [dict(zip(params, values, strict=True))
+                   for values in zip(*(options[p][0] for p in params), strict=False)]  # fmt: skip
+    for values in combos:
+        yield Attempt(method, fill(template, values), "path", {}, body(), carried(values))
+    url = fill(template, own)
+    # 2. the query: ?node= at each kind of foreign place, the other id names, foreign names
+    for name, value in node_fields(w):
+        yield Attempt(method, url, "query", {name: value}, body(), carried({name: value}))
+    for fields in other_fields(w):
+        yield Attempt(method, url, "query", fields, body(), carried(fields))
+    if not unsafe:
+        yield Attempt(method, url, "query", {"q": FOREIGN_WORD}, None, frozenset())
+        return
+    # 3. and 4. a form body and a JSON body: the node, then the other id names
+    for where in ("form", "json"):
+        for name, value in node_fields(w):
+            yield Attempt(method, url, where, {}, {**baseline_fields(w), name: value}, carried({name: value}))
+        for fields in other_fields(w):
+            yield Attempt(method, url, where, {}, {**baseline_fields(w), **fields}, carried(fields))
+
+
+# --- the matrix -----------------------------------------------------------------------------------
+
+
+async def log_in(app: Any, username: str) -> tuple[httpx.AsyncClient, str]:
+    """A client of its own (cookie jar) logged in through the login form, and its CSRF token."""
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver"
+    )
+    page = await client.get("/login")
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert form_token
+    done = await client.post("/login", data={"username": username, "password": PASSWORD,
+                                             "csrf_token": form_token.group(1)})  # fmt: skip
+    assert done.status_code == 303, username
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', (await client.get("/account/password")).text)
+    assert token, username
+    return client, token.group(1)
+
+
+@dataclass
+class Tally:
+    total: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    places: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+
+async def run_matrix(app: Any, kernel: Any, users: Any, w: World, routes: list[tuple[str, Route]],
+                     roles: list[str]) -> Tally:  # fmt: skip
+    """Every route × method × role × attempt; the foreign state is compared after each batch
+    (GET included: a GET never changes anything)."""
+    tally = Tally()
+    codes = [(c, re.compile(rf"(?<!\d){c}(?!\d)")) for c in w.foreign_codes if len(c) >= 6]
+    clients: dict[str, tuple[httpx.AsyncClient, str]] = {}
+    for role in roles:
+        actor = await asyncio.to_thread(users.make, role, OWN, username=f"actor_{role}")
+        clients[role] = await log_in(app, actor.username)
+    try:
+        for path, route in routes:
+            for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+                if (method, path) in SELF_ONLY:
+                    continue
+                planned = list(attempts(method, path, w))
+                check_codes = codes if permission_of(route.endpoint) not in ECHOES_REQUESTS else []
+                if path.startswith(SELF_SERVICE):
+                    firsts = {a.where: a for a in reversed(planned)}
+                    planned = [a for a in planned if a.where == "path"] + [firsts[k] for k in sorted(firsts) if k != "path"]
+                for role in roles:
+                    client, token = clients[role]
+                    before = await asyncio.to_thread(foreign_state, kernel, w)
+                    for a in planned:
+                        await one(client, token, role, a, check_codes, tally)
+                    if await asyncio.to_thread(foreign_state, kernel, w) != before:
+                        tally.failures.append(f"辖区外数据被修改: {role} {method} {path}")
+                    if len(tally.failures) >= MAX_FAILURES:
+                        return tally
+    finally:
+        for client, _ in clients.values():
+            await client.aclose()
+    return tally
+
+
+async def one(client: httpx.AsyncClient, token: str, role: str, a: Attempt,
+              codes: list[tuple[str, re.Pattern[str]]], tally: Tally) -> None:  # fmt: skip
+    headers = {"X-CSRF-Token": token} if a.method in UNSAFE else {}
+    kwargs: dict[str, Any] = {"params": a.query, "headers": headers}
+    if a.body is not None and a.where == "json":
+        kwargs["content"] = json.dumps(a.body)
+        headers["Content-Type"] = "application/json"
+    elif a.body is not None:
+        kwargs["data"] = {k: str(v) for k, v in a.body.items()}
+    r = await client.request(a.method, a.url, **kwargs)
+    tally.total += 1
+    tally.statuses[r.status_code] += 1
+    tally.places[a.where] += 1
+    what = f"{role} {a.method} {a.url} {a.where} {a.query or ''} → {r.status_code}"
+    if r.status_code >= 500:
+        tally.failures.append(f"服务器错误: {what}")
+    if a.where == "path" and r.status_code < 400:
+        tally.failures.append(f"路径中的辖区外对象被受理: {what}")
+    text = r.text + r.headers.get("location", "")
+    found = [MARKER] if MARKER.lower() in text.lower() else []
+    found += [c for c, rx in codes if c not in a.carried and rx.search(text)]
+    if found:
+        tally.failures.append(f"泄露辖区外数据 {found}: {what}")
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The matrix is about authorisation, not password cost: cheap argon2 parameters for its
+    ~30 accounts and for the routes that check a password."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    monkeypatch.setattr(passwords, "_HASHER", cheap)
+    monkeypatch.setattr(passwords, "DUMMY_HASH", cheap.hash("no-such-user"))
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.with_plugins("notice")
+@pytest.mark.usefixtures("cheap_passwords")
+def test_no_route_lets_any_role_reach_outside_its_subtree(
+    app: Any, kernel: Any, grid: Any, users: Any, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started = time.monotonic()
+    kernel.sync_declarations()
+    w = build_world(kernel, grid, users)
+    routes = sorted(all_routes(app.routes), key=lambda r: r[0])
+    unknown = unknown_params(routes)
+    assert unknown == [], (
+        f"路由的路径参数不在越权矩阵中: {unknown} —— 请在 tests/test_escalation.py 的 PATH_PARAMS 中"
+        "为它提供辖区外对象的取值"
+    )
+    roles = sorted(declared_roles(kernel))
+    tally = asyncio.run(run_matrix(app, kernel, users, w, routes, roles))
+    elapsed = time.monotonic() - started
+    with capsys.disabled():
+        print(
+            f"\n越权矩阵: {tally.total} 次尝试（{len(routes)} 条路由 × {len(roles)} 个角色；"
+            f"按位置 {dict(tally.places)}；状态码 {dict(sorted(tally.statuses.items()))}），"
+            f"成功 {len(tally.failures)} 次，用时 {elapsed:.1f} 秒"
+        )
+    assert tally.failures == [], "\n".join(tally.failures)
+    assert tally.total >= 5000
+
+
+# --- the matrix itself is tested: a plugin that ignores the subtree must be caught ---------------
+
+
+def _leaky_plugin() -> Any:
+    import types
+
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+    from yiwang.api import PluginSpec, hookimpl, read, requires, write
+    from yiwang.grid import tree
+
+    @requires("grid.view")
+    def show(request: Request) -> Response:  # no require(): any node by code
+        with read(request) as s:
+            return PlainTextResponse(tree.by_code(s, request.path_params["code"]).name)
+
+    @requires("grid.view")
+    async def rename(request: Request) -> Response:  # no require() on the node in the form
+        code = str((await request.form()).get("node", ""))
+        with write(request) as s:
+            node = tree.by_code(s, code)
+            node.name += "改"
+            s.add(node)
+        return RedirectResponse("/", status_code=303)
+
+    hooks = types.SimpleNamespace()
+
+    @hookimpl
+    def yiwang_routes() -> list[Route]:
+        return [Route("/{code:str}", show), Route("/rename", rename, methods=["POST"])]
+
+    hooks.yiwang_routes = yiwang_routes
+    return PluginSpec(name="leaky", version="1.0", title="漏洞示例", api=">=1.0,<2", hooks=hooks)
+
+
+LEAKY = _leaky_plugin()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.with_plugins("notice", LEAKY)
+@pytest.mark.usefixtures("cheap_passwords")
+def test_the_matrix_catches_a_route_that_ignores_the_subtree(app: Any, kernel: Any, grid: Any, users: Any) -> None:
+    kernel.sync_declarations()
+    w = build_world(kernel, grid, users)
+    routes = [r for r in all_routes(app.routes) if r[0].startswith("/p/leaky/")]
+    tally = asyncio.run(run_matrix(app, kernel, users, w, sorted(routes, key=lambda r: r[0]), ["county_staff"]))
+    kinds = {f.split(" ")[0].split(":")[0] for f in tally.failures}
+    assert kinds >= {"路径中的辖区外对象被受理", "泄露辖区外数据", "辖区外数据被修改"}, tally.failures
+    assert unknown_params([("/p/x/{thing_id:int}", Route("/", show_nothing))]) == [("/p/x/{thing_id:int}", "thing_id")]
+
+
+def show_nothing(request: Any) -> None:  # pragma: no cover - never called
+    raise AssertionError
