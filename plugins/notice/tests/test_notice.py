@@ -81,3 +81,14 @@ def test_moving_a_subtree_moves_its_notices(kernel: Any, grid: Any) -> None:
         assert [n.title for n in service.posted_within(s, grid.get("4502"))] == ["区级通知"]
         assert service.posted_within(s, grid.get("4501")) == []
         assert [n.node_path for n in service.reaching(s, moved)] == [moved.path]
+
+
+def test_posting_is_recorded_in_the_audit_trail(kernel: Any, grid: Any) -> None:
+    from yiwang.audit import search
+
+    city = grid.node("4501")
+    with kernel.db.write() as s:
+        notice = service.post(s, city, "防汛通知", "")
+    with kernel.db.read() as s:
+        [entry] = search(s, action="notice.post")
+    assert entry.object_id == str(notice.id) and "4501" in entry.detail

@@ -7,15 +7,23 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
-from yiwang.api import Node, NodeRow, ValidationError, ancestor_ids, subtree_filter
+from yiwang.api import Actor, Node, NodeRow, ValidationError, ancestor_ids, audit, subtree_filter
 
 from yiwang_notice.models import URGENCIES, Notice
 
 
 def post(
-    session: Session, node: Node, title: str, body: str, urgency: str = "normal", author: str = ""
+    session: Session,
+    node: Node,
+    title: str,
+    body: str,
+    urgency: str = "normal",
+    author: str = "",
+    *,
+    actor: Actor | None = None,
 ) -> Notice:
-    """Validate and add a notice at ``node``."""
+    """Validate and add a notice at ``node``; recorded in the audit trail (``actor``: who, the
+    system when None)."""
     title = title.strip()
     problems = []
     if not title:
@@ -34,6 +42,8 @@ def post(
     )  # fmt: skip
     session.add(notice)
     session.flush()
+    audit(session, "notice.post", actor=actor or Actor.system("notice"), object_type="notice",
+          object_id=str(notice.id), detail={"node": node.code, "urgency": urgency})  # fmt: skip
     return notice
 
 
