@@ -104,10 +104,17 @@ def find_code(session: Session, code: str) -> Node | None:
         return None
 
 
+# Built once: constructing a select() costs more than running it on the hot page paths.
+_CHILDREN = select(*ROW_COLUMNS).where(T.c.parent_id == bindparam("parent")).order_by(T.c.code)
+_ROOTS = select(*ROW_COLUMNS).where(T.c.parent_id.is_(None)).order_by(T.c.code)
+BY_CODE = select(*ROW_COLUMNS).where(T.c.code == bindparam("code"))
+BY_ID = select(*ROW_COLUMNS).where(T.c.id == bindparam("id"))
+
+
 def children(session: Session, parent_id: int | None) -> list[NodeRow]:
     """Direct children ordered by code (roots when ``parent_id`` is None), with their counts."""
-    cond = T.c.parent_id.is_(None) if parent_id is None else T.c.parent_id == parent_id
-    rows = session.connection().execute(select(*ROW_COLUMNS).where(cond).order_by(T.c.code))
+    conn = session.connection()
+    rows = conn.execute(_ROOTS) if parent_id is None else conn.execute(_CHILDREN, {"parent": parent_id})
     return [NodeRow(*r) for r in rows]
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from starlette.requests import HTTPConnection
 
 from yiwang.errors import Forbidden, NotFound
-from yiwang.grid.tree import ROW_COLUMNS, NodeRow, T
+from yiwang.grid.tree import BY_CODE, BY_ID, NodeRow
 
 if TYPE_CHECKING:
     from yiwang.audit import Actor
@@ -36,9 +35,10 @@ def current_node(conn: HTTPConnection) -> NodeRow | None:
     node: NodeRow | None = None
     if who is not None and (code or who.current is not None):
         with kernel.db.read() as s:
-            stmt = select(*ROW_COLUMNS)
-            stmt = stmt.where(T.c.code == code) if code else stmt.where(T.c.id == who.current.node_id)
-            row = s.connection().execute(stmt).first()
+            db = s.connection()
+            row = (
+                db.execute(BY_CODE, {"code": code}) if code else db.execute(BY_ID, {"id": who.current.node_id})
+            ).first()
         if row is None:
             raise NotFound(f"编码为 {code} 的节点不存在")
         node = NodeRow(*row)
