@@ -37,7 +37,8 @@ def _scope(request: Request, permission: str) -> ColumnElement[bool] | None:
     if any(p.count("/") == 2 for p in paths):  # a root: the whole trail
         return None
     nodes = select(T.c.id).where(kernel.authz.scope_filter(who.grants, permission, T.c.path))
-    return EVENT.c.node_id.in_(nodes)
+    scope: ColumnElement[bool] = EVENT.c.node_id.in_(nodes)
+    return scope
 
 
 def _date(value: str, name: str) -> datetime | None:

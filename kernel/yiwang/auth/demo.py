@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from yiwang.auth import service
 from yiwang.grid.levels import Level
@@ -45,7 +45,7 @@ def create_demo_accounts(kernel: Kernel, session: Session) -> list[tuple[str, st
                 continue
             node = session.scalars(
                 select(Node)
-                .where(Node.level == int(where), Node.path.startswith(county.path))  # type: ignore[arg-type, attr-defined]
+                .where(col(Node.level) == int(where), col(Node.path).startswith(county.path))
                 .order_by(Node.code)
             ).first()
         else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from yiwang.auth import passwords
 from yiwang.auth.models import ApiToken, AuthSession, LoginAttempt, User
@@ -63,7 +63,7 @@ def create_user(
     problems = []
     if not name or len(name) > 60 or not all(ch.isalnum() or ch in "._-" for ch in name):
         problems.append("用户名须为 1–60 位字母、数字或 . _ -")
-    elif session.execute(select(User.id).where(User.username == name)).first():  # type: ignore[call-overload, arg-type]
+    elif session.execute(select(col(User.id)).where(col(User.username) == name)).first():
         problems.append(f"用户名 {name} 已存在")
     problems += passwords.problems(password, policy, username=name)
     if problems:
@@ -168,7 +168,7 @@ def authenticate(
             select(func.count()).select_from(LoginAttempt).where(
                 LoginAttempt.client_ip == client_ip,  # type: ignore[arg-type]
                 LoginAttempt.success.is_(False),  # type: ignore[attr-defined]
-                LoginAttempt.at > now - timedelta(minutes=1),  # type: ignore[arg-type, operator]
+                col(LoginAttempt.at) > now - timedelta(minutes=1),
             )
         ).scalar_one()
         user = s.scalars(select(User).where(User.username == name)).first()  # type: ignore[arg-type]

@@ -359,7 +359,7 @@ def plugins_list(obj: Context, as_json: bool) -> None:
             rep.enabled = rep.name in settings.plugins_enabled
         load_error = str(exc)
     where = _activation_rows(obj) if not load_error else {}
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "name": r.name,
             "version": r.version,

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from sqlalchemy import select
+from sqlmodel import col
 
 from yiwang.errors import NotFound, ValidationError
 
@@ -36,7 +37,7 @@ def _user(session: Any, username: str) -> Any:
     from yiwang.auth.models import User
     from yiwang.auth.service import normalise_username
 
-    user = session.scalars(select(User).where(User.username == normalise_username(username))).first()
+    user = session.scalars(select(User).where(col(User.username) == normalise_username(username))).first()
     if user is None:
         raise NotFound(f"用户 {username} 不存在")
     return user
@@ -182,7 +183,7 @@ def list_users(as_json: bool) -> None:
 
     kernel = _kernel()
     with kernel.db.read() as s:
-        users = list(s.scalars(select(User).order_by(User.username)))  # type: ignore[arg-type]
+        users = list(s.scalars(select(User).order_by(User.username)))
         data = [
             {"username": u.username, "name": u.display_name, "active": u.active,
              "grants": [{"role": g.role, "node": g.node_code, "name": g.node_name} for g in grants_of(s, u.id or 0)]}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from yiwang.errors import ValidationError
 from yiwang.grid.data import guangxi
@@ -152,9 +152,9 @@ def build_demo_net(kernel: Kernel, session: Session, *, scale: str, seed: int) -
     rows = plan(scale, seed)
     add_nodes(kernel, session, rows)
     nodes = session.execute(
-        select(Node.id, Node.name, Node.level).where(Node.level <= Level.COMMUNITY)  # type: ignore[call-overload, operator]
+        select(col(Node.id), col(Node.name), col(Node.level)).where(col(Node.level) <= Level.COMMUNITY)
     ).all()
-    orgs = _orgs([tuple(r) for r in nodes])  # type: ignore[misc]
+    orgs = _orgs([tuple(r) for r in nodes])
     table = Organisation.__table__  # type: ignore[attr-defined]
     for start in range(0, len(orgs), 2000):
         session.connection().execute(table.insert(), orgs[start : start + 2000])

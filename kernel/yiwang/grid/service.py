@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from yiwang.grid import tree
 from yiwang.grid.models import Node
@@ -34,7 +34,7 @@ def add_nodes(
     if hook.get_hookimpls():
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            stmt = select(Node).where(Node.id.in_(chunk)).order_by(Node.depth, Node.id)  # type: ignore[union-attr,attr-defined,arg-type]
+            stmt = select(Node).where(col(Node.id).in_(chunk)).order_by(col(Node.depth), col(Node.id))
             for node in session.scalars(stmt):
                 hook(session=session, node=node)
     return ids

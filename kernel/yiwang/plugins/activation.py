@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from yiwang.db import Database
 from yiwang.errors import ValidationError
@@ -59,7 +59,7 @@ class Activation:
     def _read_epoch(self) -> int:
         with self.db.read() as s:
             value = s.execute(
-                select(KernelCounter.value).where(KernelCounter.name == EPOCH)  # type: ignore[arg-type]
+                select(col(KernelCounter.value)).where(col(KernelCounter.name) == EPOCH)
             ).scalar()
         return int(value or 0)
 
@@ -67,7 +67,7 @@ class Activation:
         """Re-read every explicit setting now."""
         with self.db.read() as s:
             epoch = s.execute(
-                select(KernelCounter.value).where(KernelCounter.name == EPOCH)  # type: ignore[arg-type]
+                select(col(KernelCounter.value)).where(col(KernelCounter.name) == EPOCH)
             ).scalar()
             rows = s.execute(
                 select(PluginActivation.node_id, PluginActivation.plugin, PluginActivation.active)  # type: ignore[call-overload]

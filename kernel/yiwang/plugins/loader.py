@@ -122,17 +122,17 @@ def load_plugins(
 
     fatal: list[str] = []
     for name in enabled:
-        rep = reports.get(name)
-        if rep is None:
+        report = reports.get(name)
+        if report is None:
             installed = "、".join(sorted(found)) or "（无）"
             fatal.append(f"插件 {name} 未安装（已安装: {installed}）")
             continue
-        rep.enabled = True
-        spec = found[name].spec
-        for req in spec.requires if spec else ():
+        report.enabled = True
+        declared = found[name].spec
+        for req in declared.requires if declared else ():
             if req not in enabled:
-                rep.errors.append(f"依赖的插件 {req} 未启用")
-        fatal += [f"插件 {name}: {err}" for err in rep.errors]
+                report.errors.append(f"依赖的插件 {req} 未启用")
+        fatal += [f"插件 {name}: {err}" for err in report.errors]
     if fatal:
         raise PluginError("插件加载失败:\n" + "\n".join(f"  - {m}" for m in fatal))
 

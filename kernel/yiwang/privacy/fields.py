@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Column, ColumnElement, String, Table, Text, bindparam, event, select
 from sqlalchemy.orm import Mapper, attributes
@@ -384,7 +384,7 @@ def encrypted_columns(table: Table) -> list[Column[Any]]:
     return [c for c in table.c if isinstance(c.type, Encrypted)]
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Alembic ``render_item``: kernel column types with a ``migration_type`` (``Encrypted``)
     are written to migrations as that plain SQLAlchemy type, e.g. ``sa.Text()``."""
     storage = getattr(obj, "migration_type", None) if type_ == "type" else None

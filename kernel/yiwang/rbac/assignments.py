@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from yiwang.auth.principal import Principal
 from yiwang.errors import Forbidden, ValidationError
@@ -24,7 +24,7 @@ from yiwang.rbac.models import Assignment, Role
 
 def _admin_kinds(session: Session, user_id: int) -> set[str]:
     rows = session.execute(
-        select(Role.admin_kind).join(Assignment, Assignment.role == Role.name).where(Assignment.user_id == user_id)  # type: ignore[call-overload, arg-type]
+        select(col(Role.admin_kind)).join(Assignment, col(Assignment.role) == col(Role.name)).where(col(Assignment.user_id) == user_id)
     ).all()
     return {kind for (kind,) in rows if kind}
 
@@ -80,12 +80,12 @@ def assign(
     if grantor is not None:
         kinds = {name: kind for name, kind in session.execute(select(Role.name, Role.admin_kind))}  # type: ignore[call-overload]
         check_grantor(authz, grantor, role, node, declared, kinds)
-    kinds = _admin_kinds(session, user_id)
-    if row.admin_kind and kinds - {row.admin_kind}:
+    held_kinds = _admin_kinds(session, user_id)
+    if row.admin_kind and held_kinds - {row.admin_kind}:
         raise ValidationError("系统管理员、安全管理员、审计管理员三种角色不能由同一账号兼任")
     exists = session.execute(
-        select(Assignment.id).where(
-            Assignment.user_id == user_id, Assignment.role == role, Assignment.node_id == node.id  # type: ignore[arg-type]
+        select(col(Assignment.id)).where(
+            col(Assignment.user_id) == user_id, col(Assignment.role) == role, col(Assignment.node_id) == node.id
         )
     ).first()
     if exists:

@@ -18,7 +18,7 @@ from typing import Any
 import casbin
 from casbin import persist
 from sqlalchemy import ColumnElement, delete, false, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from yiwang.db import Database
 from yiwang.errors import ValidationError
@@ -206,7 +206,7 @@ class Authz:
 
     def grants_of(self, session: Session) -> Mapping[str, list[str]]:
         rows = session.execute(
-            select(PolicyLine.v0, PolicyLine.v1, PolicyLine.v2).where(PolicyLine.ptype == "p")  # type: ignore[call-overload, arg-type]
+            select(col(PolicyLine.v0), col(PolicyLine.v1), col(PolicyLine.v2)).where(col(PolicyLine.ptype) == "p")
         ).all()
         out: dict[str, list[str]] = {}
         for role, obj, act in rows:
@@ -230,15 +230,15 @@ def role_closure(session: Session, role: str, *, up: bool) -> set[str]:
 
 def _read_epoch(session: Session) -> int:
     value = session.execute(
-        select(KernelCounter.value).where(KernelCounter.name == EPOCH)  # type: ignore[arg-type]
+        select(col(KernelCounter.value)).where(col(KernelCounter.name) == EPOCH)
     ).scalar()
     return int(value or 0)
 
 
 def _add_line(session: Session, ptype: str, v0: str, v1: str, v2: str) -> bool:
     exists = session.execute(
-        select(PolicyLine.id).where(
-            PolicyLine.ptype == ptype, PolicyLine.v0 == v0, PolicyLine.v1 == v1, PolicyLine.v2 == v2  # type: ignore[arg-type]
+        select(col(PolicyLine.id)).where(
+            col(PolicyLine.ptype) == ptype, col(PolicyLine.v0) == v0, col(PolicyLine.v1) == v1, col(PolicyLine.v2) == v2
         )
     ).first()
     if exists:

@@ -30,7 +30,7 @@ Endpoint = Callable[[Request], Any]
 
 
 def principal(conn: HTTPConnection) -> Principal | None:
-    return conn.scope.get("yiwang.principal")  # type: ignore[no-any-return]
+    return conn.scope.get("yiwang.principal")
 
 
 def permission_of(endpoint: Any) -> str | None:

@@ -168,7 +168,7 @@ class PluginContract:
                 for module in modules:
                     if module == "yiwang" or module.startswith("yiwang."):
                         assert module in PUBLIC_MODULES, (
-                            f"{path.name}:{node.lineno} 导入了内核内部模块 {module}；"
+                            f"{path.name}:{getattr(node, 'lineno', '?')} 导入了内核内部模块 {module}；"
                             "插件只能使用 yiwang.api（测试中还有 yiwang.testing）"
                         )
 

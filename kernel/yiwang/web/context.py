@@ -66,7 +66,7 @@ def actor(conn: HTTPConnection) -> Actor:
 
 def principal(conn: HTTPConnection) -> Principal | None:
     """The logged-in user of the request, or None."""
-    return conn.scope.get("yiwang.principal")  # type: ignore[no-any-return]
+    return conn.scope.get("yiwang.principal")
 
 
 __all__ = ["actor", "current_node", "kernel_of", "principal"]

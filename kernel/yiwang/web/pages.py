@@ -56,7 +56,7 @@ def grid_node_page(request: Request, code: str) -> Response:
             s.scalars(
                 select(Organisation)
                 .where(Organisation.node_id == current.id)  # type: ignore[arg-type]
-                .order_by(Organisation.kind, Organisation.name)  # type: ignore[arg-type]
+                .order_by(Organisation.kind, Organisation.name)
             )
         )
     return kernel.templates.render(
