@@ -17,7 +17,7 @@ from sqlmodel import Session
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
 
-from yiwang import API_VERSION, __version__
+from yiwang import API_VERSION, __version__, stats
 from yiwang.audit import Actor
 from yiwang.audit import record as audit
 from yiwang.errors import NotFound, ValidationError, YiwangError
@@ -53,6 +53,7 @@ from yiwang.privacy import (
     xlsx_append,
 )
 from yiwang.rbac.guard import AUTHENTICATED, PUBLIC, public, require, requires
+from yiwang.stats import Indicator
 from yiwang.web.context import actor, current_node, kernel_of, principal
 
 
@@ -150,4 +151,7 @@ __all__ = [
     "text_fields",
     "validate_id",
     "xlsx_append",
+    # statistics (docs/stats.md)
+    "Indicator",
+    "stats",
 ]

@@ -26,12 +26,13 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
     from yiwang.grid.models import Node, Organisation
     from yiwang.plugins.models import KernelCounter, PluginActivation
     from yiwang.rbac.models import Assignment, DefaultGrantApplied, PolicyLine, Role
+    from yiwang.stats.models import StatsRollup
 
     return [
         Node, Organisation, PluginActivation, KernelCounter,
         User, AuthSession, LoginAttempt, ApiToken,
         Role, PolicyLine, DefaultGrantApplied, Assignment,
-        AuditEvent, AuditCheckpoint, AuditHead,
+        AuditEvent, AuditCheckpoint, AuditHead, StatsRollup,
     ]  # fmt: skip
 
 
@@ -67,6 +68,13 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
 
     build_demo_net(kernel, session, scale=scale, seed=seed)
     create_demo_accounts(kernel, session)
+
+
+@hookimpl
+def yiwang_node_moved(session: Session, node: Any, old_path: str) -> None:
+    from yiwang.stats.rollup import node_moved
+
+    node_moved(session, node.id, old_path, node.path)
 
 
 @hookimpl

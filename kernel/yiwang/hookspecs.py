@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from yiwang.kernel import Kernel
     from yiwang.plugins.records import MenuItem, Permission, RoleSpec
     from yiwang.privacy.registry import PersonalField
+    from yiwang.stats.indicators import Indicator
 
 PROJECT = "yiwang"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -159,6 +160,23 @@ def yiwang_personal_fields() -> Sequence[PersonalField]:
     """
 
 
+@hookspec
+def yiwang_indicators() -> Sequence[Indicator]:
+    """Declare the counts this plugin keeps per node of the net (统计指标).
+
+    Names are ``<plugin>.<thing>`` (checked at start-up), e.g. ``population.persons`` with
+    keys ``("registered", "floating", "foreign", "unregistered")``, or no keys for a plain
+    count. The plugin keeps them with ``yiwang.api.stats.add`` / ``stats.move`` in the unit
+    of work that writes its records (applied at commit, in that transaction, to the node and
+    every ancestor). Give ``source`` — a callable ``source(session)`` or an SQL select
+    yielding ``(node path, key, count)`` rows — so ``yiwang stats recount`` can verify and
+    repair the rollups; the kernel itself keeps them right when the net's subtrees move.
+
+    :returns: a sequence of ``yiwang.api.Indicator``.
+    :since: 1.0
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # Node hooks — dispatched only to plugins active at the node
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +261,7 @@ DECLARATION_HOOKS = frozenset(
     {
         "yiwang_models", "yiwang_routes", "yiwang_menu_items", "yiwang_cli_commands",
         "yiwang_permissions", "yiwang_roles", "yiwang_grants", "yiwang_personal_fields",
+        "yiwang_indicators",
     }
 )  # fmt: skip
 

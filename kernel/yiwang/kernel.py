@@ -65,9 +65,12 @@ class Kernel:
         return self.activation.hook_at(node)
 
     def sync_declarations(self) -> int:
-        """Create declared roles and apply new default grants (idempotent); reload decisions."""
+        """Create declared roles and apply new default grants (idempotent); reload decisions.
+        Also checks the declared statistics indicators (``yiwang_indicators``)."""
         from yiwang.rbac.sync import sync
+        from yiwang.stats import declared_indicators
 
+        declared_indicators(self)
         with self.db.write() as s:
             applied = sync(self, s)
         self.authz.reload()

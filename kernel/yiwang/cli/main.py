@@ -589,8 +589,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register_groups() -> None:
     from yiwang.cli.users import user_group
+    from yiwang.stats.cli import stats_group
 
     cli.add_command(user_group)
+    cli.add_command(stats_group)
 
 
 _register_groups()
