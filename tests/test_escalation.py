@@ -123,6 +123,10 @@ class World:
     foreign_assignments: list[int] = field(default_factory=list)
     own_notices: list[int] = field(default_factory=list)
     foreign_notices: list[int] = field(default_factory=list)
+    own_workers: list[int] = field(default_factory=list)
+    foreign_workers: list[int] = field(default_factory=list)
+    own_patrols: list[int] = field(default_factory=list)
+    foreign_patrols: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
     watched_users: list[int] = field(default_factory=list)
@@ -137,6 +141,8 @@ class World:
 PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "code": lambda w: (w.foreign_codes, w.own_codes[:2]),
     "notice_id": lambda w: (w.foreign_notices, w.own_notices),
+    "worker_id": lambda w: (w.foreign_workers, w.own_workers),
+    "patrol_id": lambda w: (w.foreign_patrols, w.own_patrols),
     "user_id": lambda w: (w.foreign_users, w.own_users),
     "assignment_id": lambda w: (w.foreign_assignments, w.own_assignments),
     "role": lambda w: (w.roles, []),
@@ -231,6 +237,8 @@ def build_world(kernel: Any, grid: Any, users: Any) -> World:
         own = notices.post(s, s.get(Node, grid.get(OWN).id), "本县通知", "本县正文", author="本县")
         w.own_notices = [own.id or 0]
         s.add(Organisation(node_id=grid.get("450108").id or 0, name=f"{MARKER}外域综治中心", kind="centre"))
+    if "org" in kernel.host.names:
+        build_org_world(kernel, grid, w)
     kernel.activation.set("notice", grid.get("440103"), False)  # a foreign explicit setting
     with kernel.db.write() as s:  # what foreign staff did: the audit trail must keep it foreign
         for i, code in enumerate(("450108", "4501", "450203", "4502")):
@@ -240,6 +248,21 @@ def build_world(kernel: Any, grid: Any, users: Any) -> World:
     w.roles = sorted(declared_roles(kernel)) + ["matrix_viewer"]
     w.plugins = [name for name in kernel.host.names if name != "yiwang"]
     return w
+
+
+def build_org_world(kernel: Any, grid: Any, w: World) -> None:
+    """Grid workers with a patrol each: one in the actor's county, two outside."""
+    from yiwang_org import service as org
+
+    with kernel.db.write() as s:
+        for code, name, own in (("45010700100101", "本县网格员", True),
+                                ("45010800100101", f"{MARKER}外域网格员", False),
+                                ("45020300100101", f"{MARKER}外域网格员", False)):  # fmt: skip
+            g = s.get(Node, grid.get(code).id)
+            worker = org.add_worker(s, g, name, "13900000000", [g])
+            patrol = org.start_patrol(s, worker, g)
+            (w.own_workers if own else w.foreign_workers).append(worker.id or 0)
+            (w.own_patrols if own else w.foreign_patrols).append(patrol.id or 0)
 
 
 def foreign_state(kernel: Any, w: World) -> str:
@@ -267,6 +290,17 @@ def foreign_state(kernel: Any, w: World) -> str:
             s.execute(select(Node.id, Node.code, Node.name, Node.path).where(outside(Node.path)).order_by(Node.id)).all(),  # type: ignore[call-overload]
             s.execute(select(Organisation.id, Organisation.name, Organisation.node_id).order_by(Organisation.id)).all(),  # type: ignore[call-overload]
         ]
+        if "org" in kernel.host.names:
+            from yiwang_org.models import Patrol, PatrolPoint, Worker
+
+            parts += [
+                s.execute(select(Worker.id, Worker.name, Worker.node_path, Worker.active, Worker.user_id)  # type: ignore[call-overload]
+                          .where(outside(Worker.node_path)).order_by(Worker.id)).all(),  # fmt: skip
+                s.execute(select(Patrol.id, Patrol.ended_at, Patrol.point_count, Patrol.node_path)  # type: ignore[call-overload]
+                          .where(outside(Patrol.node_path)).order_by(Patrol.id)).all(),  # fmt: skip
+                s.execute(select(PatrolPoint.id).join(Patrol, Patrol.id == PatrolPoint.patrol_id)  # type: ignore[call-overload]
+                          .where(outside(Patrol.node_path)).order_by(PatrolPoint.id)).all(),  # fmt: skip
+            ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
@@ -441,7 +475,7 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.sqlite_only
-@pytest.mark.with_plugins("notice")
+@pytest.mark.with_plugins("notice", "org")
 @pytest.mark.usefixtures("cheap_passwords")
 def test_no_route_lets_any_role_reach_outside_its_subtree(
     app: Any, kernel: Any, grid: Any, users: Any, capsys: pytest.CaptureFixture[str],

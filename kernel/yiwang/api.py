@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse
 from yiwang import API_VERSION, __version__, stats
 from yiwang.audit import Actor
 from yiwang.audit import record as audit
-from yiwang.errors import NotFound, ValidationError, YiwangError
+from yiwang.errors import Forbidden, NotFound, ValidationError, YiwangError
 from yiwang.grid.levels import Level
 from yiwang.grid.models import PATH_TYPE, Node, Organisation
 from yiwang.grid.tree import NodeRow, ancestor_ids, is_within, move_paths
@@ -94,6 +94,7 @@ def render_fragment(request: Request, name: str, context: dict[str, Any] | None 
 __all__ = [
     "API_VERSION",
     "AUTHENTICATED",
+    "Forbidden",
     "Actor",
     "audit",
     "actor",

@@ -45,7 +45,9 @@ def public(endpoint: Endpoint) -> Endpoint:
 
 def _wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
-    return request.url.path.startswith("/api/") or (
+    from yiwang.web.context import is_api_path
+
+    return is_api_path(request.url.path) or (
         "application/json" in accept and "text/html" not in accept
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
@@ -13,6 +14,14 @@ if TYPE_CHECKING:
     from yiwang.audit import Actor
     from yiwang.auth.principal import Principal
     from yiwang.kernel import Kernel
+
+
+_PLUGIN_API = re.compile(r"^/p/[a-z][a-z0-9_]*/api/")
+
+
+def is_api_path(path: str) -> bool:
+    """JSON API paths: the kernel's ``/api/…`` and each plugin's ``/p/<plugin>/api/…``."""
+    return path.startswith("/api/") or bool(_PLUGIN_API.match(path))
 
 
 def kernel_of(conn: HTTPConnection) -> Kernel:
@@ -69,4 +78,4 @@ def principal(conn: HTTPConnection) -> Principal | None:
     return conn.scope.get("yiwang.principal")
 
 
-__all__ = ["actor", "current_node", "kernel_of", "principal"]
+__all__ = ["actor", "current_node", "is_api_path", "kernel_of", "principal"]

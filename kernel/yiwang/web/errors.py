@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from yiwang.errors import Forbidden, NotFound, ValidationError
-from yiwang.web.context import kernel_of
+from yiwang.web.context import is_api_path, kernel_of
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ MESSAGES = {
 
 def wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
-    return request.url.path.startswith("/api/") or (
+    return is_api_path(request.url.path) or (
         "application/json" in accept and "text/html" not in accept
     )
 

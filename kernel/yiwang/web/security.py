@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yiwang.auth import service
+from yiwang.web.context import is_api_path
 
 if TYPE_CHECKING:
     from yiwang.kernel import Kernel
@@ -119,7 +120,7 @@ class SecurityMiddleware:
             await send(message)
 
         # Phone clients call /api/ with no cookie at all: nothing ambient to forge.
-        cookieless_api = scope["path"].startswith("/api/") and not session_token
+        cookieless_api = is_api_path(scope["path"]) and not session_token
         if scope["method"] in UNSAFE and not bearer and not cookieless_api:
             expected = principal.csrf_token if principal is not None else anon
             receive, given = await _csrf_given(request, receive)
