@@ -127,6 +127,10 @@ class World:
     foreign_workers: list[int] = field(default_factory=list)
     own_patrols: list[int] = field(default_factory=list)
     foreign_patrols: list[int] = field(default_factory=list)
+    own_persons: list[int] = field(default_factory=list)
+    foreign_persons: list[int] = field(default_factory=list)
+    own_buildings: list[int] = field(default_factory=list)
+    foreign_buildings: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
     watched_users: list[int] = field(default_factory=list)
@@ -143,6 +147,8 @@ PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "notice_id": lambda w: (w.foreign_notices, w.own_notices),
     "worker_id": lambda w: (w.foreign_workers, w.own_workers),
     "patrol_id": lambda w: (w.foreign_patrols, w.own_patrols),
+    "person_id": lambda w: (w.foreign_persons, w.own_persons),
+    "building_id": lambda w: (w.foreign_buildings, w.own_buildings),
     "user_id": lambda w: (w.foreign_users, w.own_users),
     "assignment_id": lambda w: (w.foreign_assignments, w.own_assignments),
     "role": lambda w: (w.roles, []),
@@ -239,6 +245,8 @@ def build_world(kernel: Any, grid: Any, users: Any) -> World:
         s.add(Organisation(node_id=grid.get("450108").id or 0, name=f"{MARKER}外域综治中心", kind="centre"))
     if "org" in kernel.host.names:
         build_org_world(kernel, grid, w)
+    if "population" in kernel.host.names:
+        build_population_world(kernel, grid, w)
     kernel.activation.set("notice", grid.get("440103"), False)  # a foreign explicit setting
     with kernel.db.write() as s:  # what foreign staff did: the audit trail must keep it foreign
         for i, code in enumerate(("450108", "4501", "450203", "4502")):
@@ -263,6 +271,25 @@ def build_org_world(kernel: Any, grid: Any, w: World) -> None:
             patrol = org.start_patrol(s, worker, g)
             (w.own_workers if own else w.foreign_workers).append(worker.id or 0)
             (w.own_patrols if own else w.foreign_patrols).append(patrol.id or 0)
+
+
+def build_population_world(kernel: Any, grid: Any, w: World) -> None:
+    """A person with a phone in a building per place: one in the actor's county, two outside."""
+    from yiwang_population import service as population
+    from yiwang_population.hooks import checksum
+
+    with kernel.db.write() as s:
+        for i, (code, name, own) in enumerate((("45010700100101", "本县居民", True),
+                                               ("45010800100101", f"{MARKER}外域居民", False),
+                                               ("45020300100101", f"{MARKER}外域居民", False))):  # fmt: skip
+            g = s.get(Node, grid.get(code).id)
+            body = f"{code[:6]}19800101{i:03d}"
+            person = population.register(s, g, name=name, id_number=body + checksum(body), phone="13900000000").person
+            assert person is not None
+            building = population.add_building(s, g, f"{name}楼", floors=2)
+            population.move_in(s, person, population.add_house(s, building, "101"))
+            (w.own_persons if own else w.foreign_persons).append(person.id or 0)
+            (w.own_buildings if own else w.foreign_buildings).append(building.id or 0)
 
 
 def foreign_state(kernel: Any, w: World) -> str:
@@ -300,6 +327,17 @@ def foreign_state(kernel: Any, w: World) -> str:
                           .where(outside(Patrol.node_path)).order_by(Patrol.id)).all(),  # fmt: skip
                 s.execute(select(PatrolPoint.id).join(Patrol, Patrol.id == PatrolPoint.patrol_id)  # type: ignore[call-overload]
                           .where(outside(Patrol.node_path)).order_by(PatrolPoint.id)).all(),  # fmt: skip
+            ]
+        if "population" in kernel.host.names:
+            from yiwang_population.models import Building, Person, Residence
+
+            parts += [
+                s.execute(select(Person.id, Person.name, Person.kind, Person.node_path)  # type: ignore[call-overload]
+                          .where(outside(Person.node_path)).order_by(Person.id)).all(),  # fmt: skip
+                s.execute(select(Building.id, Building.address, Building.node_path)  # type: ignore[call-overload]
+                          .where(outside(Building.node_path)).order_by(Building.id)).all(),  # fmt: skip
+                s.execute(select(Residence.id, Residence.moved_out)  # type: ignore[call-overload]
+                          .where(outside(Residence.node_path)).order_by(Residence.id)).all(),  # fmt: skip
             ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -475,7 +513,7 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.sqlite_only
-@pytest.mark.with_plugins("notice", "org")
+@pytest.mark.with_plugins("notice", "org", "population")
 @pytest.mark.usefixtures("cheap_passwords")
 def test_no_route_lets_any_role_reach_outside_its_subtree(
     app: Any, kernel: Any, grid: Any, users: Any, capsys: pytest.CaptureFixture[str],

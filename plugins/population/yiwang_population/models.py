@@ -1,0 +1,138 @@
+"""Tables of the population plugin. Every table carries ``node_path``, a copy of its grid's path
+(PATH_TYPE), so lists are scoped by one range scan and follow moves via ``move_paths``."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from yiwang.api import PATH_TYPE, blind_index_field, personal_field, sensitive_field
+
+#: Kinds of persons (the keys of the ``population.persons`` indicator), with their Chinese names.
+KINDS: dict[str, str] = {
+    "registered": "户籍人口",
+    "floating": "流动人口",
+    "foreign": "境外人员",
+    "unregistered": "未落户人员",
+}
+#: Uses of a house.
+USES: dict[str, str] = {"own": "自住", "rent": "出租", "vacant": "空置", "business": "经营"}
+#: Relations of a resident to the house.
+RELATIONS: dict[str, str] = {
+    "owner": "户主/业主",
+    "family": "家庭成员",
+    "tenant": "租住",
+    "other": "其他",
+}
+INDICATOR = "population.persons"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Person(SQLModel, table=True):
+    """A person (实有人口) registered in a grid."""
+
+    __tablename__ = "population_person"
+    #: One registration per ID per grid, also under concurrent writers.
+    __table_args__ = (
+        UniqueConstraint("node_id", "id_number_bidx", name="uq_population_person_grid_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: int = Field(foreign_key="grid_node.id", index=True)
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)
+    name: str = personal_field("name", "姓名", max_length=60)
+    id_number: str = sensitive_field("id_number", "公民身份号码")
+    id_number_bidx: str | None = blind_index_field()
+    sex: str = Field(default="", max_length=2)
+    birth_date: date | None = None
+    ethnicity: str = Field(default="", max_length=20)
+    phone: str | None = sensitive_field("phone", "联系电话", default=None)
+    phone_bidx: str | None = blind_index_field()
+    kind: str = Field(default="registered", max_length=20, index=True)
+    address: str | None = personal_field("address", "现住址", default=None, max_length=200)
+    hukou_address: str | None = personal_field("address", "户籍地址", default=None, max_length=200)
+    occupation: str = Field(default="", max_length=60)
+    #: Comma-separated labels (e.g. 独居老人,退役军人).
+    tags: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class KindChange(SQLModel, table=True):
+    """History of a person's kind (e.g. 流动 → 户籍)."""
+
+    __tablename__ = "population_kind_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="population_person.id", index=True)
+    old_kind: str = Field(max_length=20)
+    new_kind: str = Field(max_length=20)
+    reason: str = Field(default="", max_length=200)
+    at: datetime = Field(default_factory=_now)
+
+
+class Claim(SQLModel, table=True):
+    """A registration whose ID is already registered in another grid (认领队列): seen by the
+    claiming grid (``node_path``) and the holding grid (``holder_path``) until resolved."""
+
+    __tablename__ = "population_claim"
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: int = Field(foreign_key="grid_node.id", index=True)
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)
+    person_id: int = Field(foreign_key="population_person.id", index=True)
+    holder_path: str = Field(sa_type=PATH_TYPE, index=True)
+    name: str = personal_field("name", "姓名", max_length=60)
+    id_number: str = sensitive_field("id_number", "公民身份号码")
+    id_number_bidx: str | None = blind_index_field()
+    kind: str = Field(default="registered", max_length=20)
+    status: str = Field(default="open", max_length=20, index=True)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Building(SQLModel, table=True):
+    """A building (楼栋) in a grid."""
+
+    __tablename__ = "population_building"
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: int = Field(foreign_key="grid_node.id", index=True)
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)
+    name: str = Field(default="", max_length=100)
+    address: str = Field(max_length=200)
+    lat: float | None = None
+    lon: float | None = None
+    floors: int = 1
+    units: int = 1
+
+
+class House(SQLModel, table=True):
+    """A house or room (房屋) of a building."""
+
+    __tablename__ = "population_house"
+
+    id: int | None = Field(default=None, primary_key=True)
+    building_id: int = Field(foreign_key="population_building.id", index=True)
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)
+    unit: int = 1
+    floor: int = 1
+    number: str = Field(max_length=20)
+    use: str = Field(default="own", max_length=20)
+
+
+class Residence(SQLModel, table=True):
+    """A person living in a house (人到户), with dates; ``moved_out`` None while living there."""
+
+    __tablename__ = "population_residence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="population_person.id", index=True)
+    house_id: int = Field(foreign_key="population_house.id", index=True)
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)
+    relation: str = Field(default="owner", max_length=20)
+    moved_in: date
+    moved_out: date | None = None

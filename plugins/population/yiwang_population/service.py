@@ -1,0 +1,320 @@
+"""Persons, claims, buildings, houses and residences. Every write is audited and keeps the
+``population.persons`` rollups in the same unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlmodel import Session, col
+
+from yiwang.api import (
+    Actor,
+    InvalidIdNumber,
+    Level,
+    Node,
+    ValidationError,
+    audit,
+    blind_equals,
+    stats,
+    subtree_filter,
+    validate_id,
+)
+
+from yiwang_population.models import (
+    INDICATOR,
+    KINDS,
+    RELATIONS,
+    USES,
+    Building,
+    Claim,
+    House,
+    KindChange,
+    Person,
+    Residence,
+)
+
+
+def _system(actor: Actor | None) -> Actor:
+    return actor or Actor.system("population")
+
+
+@dataclass
+class Registration:
+    """The outcome of ``register``: a new person, or a claim when the ID is held elsewhere."""
+
+    person: Person | None = None
+    claim: Claim | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _grid(node: Node, problems: list[str]) -> None:
+    if node.level != Level.GRID:
+        problems.append(f"{node.name} 不是网格，人员须登记到网格")
+
+
+def _text(value: str | None, title: str, limit: int, problems: list[str]) -> str:
+    value = (value or "").strip()
+    if len(value) > limit:
+        problems.append(f"{title}过长（最多 {limit} 字）")
+    return value
+
+
+def register(session: Session, grid: Node, *, name: str, id_number: str, kind: str = "registered",
+             ethnicity: str = "", phone: str | None = None, address: str | None = None,
+             hukou_address: str | None = None, occupation: str = "", tags: str = "",
+             actor: Actor | None = None) -> Registration:  # fmt: skip
+    """Register a person in ``grid``. The ID is validated (GB 11643; an unknown area code is only
+    a warning); a duplicate in the same grid is refused, one held by another grid becomes a claim."""
+    problems: list[str] = []
+    _grid(grid, problems)
+    name = _text(name, "姓名", 60, problems)
+    if not name:
+        problems.append("姓名不能为空")
+    if kind not in KINDS:
+        problems.append(f"人员类别应为 {'、'.join(KINDS.values())} 之一")
+    info = None
+    try:
+        info = validate_id(id_number)
+    except InvalidIdNumber as err:
+        problems.append(f"公民身份号码：{err}")
+    phone = _text(phone, "联系电话", 20, problems) or None
+    if phone and not 7 <= sum(c.isdigit() for c in phone) <= 15:
+        problems.append("联系电话格式不正确")
+    texts = {k: _text(v, t, n, problems) for k, v, t, n in (
+        ("ethnicity", ethnicity, "民族", 20), ("occupation", occupation, "职业", 60), ("tags", tags, "标签", 200),
+        ("address", address, "现住址", 200), ("hukou_address", hukou_address, "户籍地址", 200))}  # fmt: skip
+    if problems or info is None:
+        raise ValidationError("人员未登记", problems)
+    held = session.scalars(
+        select(Person).where(blind_equals(Person.id_number, info.number))
+    ).first()
+    if held is not None and held.node_id == grid.id:
+        raise ValidationError("人员未登记", ["该公民身份号码已在本网格登记"])
+    out = Registration(warnings=list(info.warnings))
+    if held is not None:
+        claim = Claim(node_id=grid.id or 0, node_path=grid.path, person_id=held.id or 0, holder_path=held.node_path,
+                      name=name, id_number=info.number, kind=kind)  # fmt: skip
+        session.add(claim)
+        session.flush()
+        audit(session, "population.claim.create", actor=_system(actor), object_type="population_claim",
+              object_id=str(claim.id), detail={"grid": grid.code, "person": held.id})  # fmt: skip
+        out.claim = claim
+        return out
+    person = Person(node_id=grid.id or 0, node_path=grid.path, name=name, id_number=info.number, sex=info.sex,
+                    birth_date=info.birth_date, kind=kind, phone=phone,
+                    ethnicity=texts["ethnicity"], occupation=texts["occupation"], tags=texts["tags"],
+                    address=texts["address"] or None, hukou_address=texts["hukou_address"] or None)  # fmt: skip
+    session.add(person)
+    session.flush()
+    stats.add(session, INDICATOR, grid.path, key=kind)
+    audit(session, "population.person.create", actor=_system(actor), object_type="population_person",
+          object_id=str(person.id), detail={"grid": grid.code, "kind": kind})  # fmt: skip
+    out.person = person
+    return out
+
+
+def change_kind(session: Session, person: Person, new_kind: str, reason: str = "",
+                *, actor: Actor | None = None) -> KindChange:  # fmt: skip
+    """Change a person's kind, keeping the old one in ``population_kind_change``."""
+    problems: list[str] = []
+    reason = _text(reason, "变更原因", 200, problems)
+    if new_kind not in KINDS:
+        problems.append(f"人员类别应为 {'、'.join(KINDS.values())} 之一")
+    elif new_kind == person.kind:
+        problems.append("人员类别未改变")
+    if problems:
+        raise ValidationError("人员类别未变更", problems)
+    change = KindChange(
+        person_id=person.id or 0, old_kind=person.kind, new_kind=new_kind, reason=reason
+    )
+    stats.move(
+        session, INDICATOR, person.kind, person.node_path, person.node_path, new_key=new_kind
+    )
+    person.kind = new_kind
+    session.add_all([change, person])
+    session.flush()
+    audit(session, "population.person.kind", actor=_system(actor), object_type="population_person",
+          object_id=str(person.id), detail={"from": change.old_kind, "to": new_kind})  # fmt: skip
+    return change
+
+
+def move_person(
+    session: Session, person: Person, grid: Node, *, actor: Actor | None = None
+) -> Person:
+    """Move ``person`` to another grid (迁移); the rollups follow."""
+    problems: list[str] = []
+    _grid(grid, problems)
+    if grid.id == person.node_id:
+        problems.append("人员已在该网格")
+    elif session.scalars(select(Person).where(blind_equals(Person.id_number, person.id_number),
+                                              col(Person.node_id) == grid.id)).first():  # fmt: skip
+        problems.append("该公民身份号码已在目标网格登记")
+    if problems:
+        raise ValidationError("人员未迁移", problems)
+    old = person.node_path
+    stats.move(session, INDICATOR, person.kind, old, grid.path)
+    person.node_id, person.node_path = grid.id or 0, grid.path
+    session.add(person)
+    session.flush()
+    audit(session, "population.person.move", actor=_system(actor), object_type="population_person",
+          object_id=str(person.id), detail={"to": grid.code})  # fmt: skip
+    return person
+
+
+def add_building(session: Session, grid: Node, address: str, *, name: str = "", floors: int = 1, units: int = 1,
+                 lat: float | None = None, lon: float | None = None, actor: Actor | None = None) -> Building:  # fmt: skip
+    """Add a building (楼栋) to ``grid``."""
+    problems: list[str] = []
+    _grid(grid, problems)
+    address = _text(address, "地址", 200, problems)
+    if not address:
+        problems.append("地址不能为空")
+    if not 1 <= floors <= 200 or not 1 <= units <= 50:
+        problems.append("层数应为 1–200，单元数应为 1–50")
+    if (lat is None) != (lon is None) or (
+        lat is not None and not (-90 <= lat <= 90 and -180 <= (lon or 0) <= 180)
+    ):
+        problems.append("坐标不正确")
+    if problems:
+        raise ValidationError("楼栋未添加", problems)
+    b = Building(node_id=grid.id or 0, node_path=grid.path, name=name.strip(), address=address, floors=floors,
+                 units=units, lat=lat, lon=lon)  # fmt: skip
+    session.add(b)
+    session.flush()
+    audit(session, "population.building.create", actor=_system(actor), object_type="population_building",
+          object_id=str(b.id), detail={"grid": grid.code})  # fmt: skip
+    return b
+
+
+def add_house(session: Session, building: Building, number: str, *, unit: int = 1, floor: int = 1,
+              use: str = "own", actor: Actor | None = None) -> House:  # fmt: skip
+    """Add a house/room (房屋) to ``building`` (户入楼)."""
+    problems: list[str] = []
+    number = _text(number, "门牌号", 20, problems)
+    if not number:
+        problems.append("门牌号不能为空")
+    if not 1 <= unit <= building.units or not 1 <= floor <= building.floors:
+        problems.append("单元或楼层超出楼栋范围")
+    if use not in USES:
+        problems.append(f"房屋用途应为 {'、'.join(USES.values())} 之一")
+    if problems:
+        raise ValidationError("房屋未添加", problems)
+    h = House(building_id=building.id or 0, node_path=building.node_path, unit=unit, floor=floor, number=number,
+              use=use)  # fmt: skip
+    session.add(h)
+    session.flush()
+    audit(session, "population.house.create", actor=_system(actor), object_type="population_house",
+          object_id=str(h.id), detail={"building": building.id})  # fmt: skip
+    return h
+
+
+def move_in(session: Session, person: Person, house: House, *, relation: str = "owner",
+            on: date | None = None, actor: Actor | None = None) -> Residence:  # fmt: skip
+    """Link ``person`` to ``house`` (人到户) from ``on`` (today by default)."""
+    if relation not in RELATIONS:
+        raise ValidationError("未入住", [f"居住关系应为 {'、'.join(RELATIONS.values())} 之一"])
+    r = Residence(person_id=person.id or 0, house_id=house.id or 0, node_path=house.node_path, relation=relation,
+                  moved_in=on or date.today())  # fmt: skip
+    session.add(r)
+    session.flush()
+    audit(session, "population.residence.in", actor=_system(actor), object_type="population_residence",
+          object_id=str(r.id), detail={"person": person.id, "house": house.id})  # fmt: skip
+    return r
+
+
+def move_out(
+    session: Session, residence: Residence, on: date | None = None, *, actor: Actor | None = None
+) -> None:
+    """End a residence (搬离), keeping it as history."""
+    on = on or date.today()
+    if residence.moved_out is not None or on < residence.moved_in:
+        raise ValidationError("未搬离", ["该居住记录已结束或日期早于入住日期"])
+    residence.moved_out = on
+    session.add(residence)
+    session.flush()
+    audit(session, "population.residence.out", actor=_system(actor), object_type="population_residence",
+          object_id=str(residence.id), detail={"person": residence.person_id})  # fmt: skip
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def persons_within(session: Session, path: str, scope: ColumnElement[bool], *, kind: str = "", name: str = "",
+                   limit: int = 200) -> Sequence[Person]:  # fmt: skip
+    """Persons of the subtree at ``path`` that ``scope`` lets the user see, filtered."""
+    stmt = select(Person).where(subtree_filter(Person.node_path, path), scope)
+    if kind in KINDS:
+        stmt = stmt.where(col(Person.kind) == kind)
+    if name.strip():
+        stmt = stmt.where(col(Person.name).contains(name.strip(), autoescape=True))
+    return list(session.scalars(stmt.order_by(col(Person.node_path), col(Person.id)).limit(limit)))
+
+
+def buildings_within(
+    session: Session, path: str, scope: ColumnElement[bool], limit: int = 100
+) -> Sequence[Building]:
+    """Buildings of the subtree at ``path`` in scope."""
+    stmt = select(Building).where(subtree_filter(Building.node_path, path), scope)
+    return list(
+        session.scalars(stmt.order_by(col(Building.node_path), col(Building.id)).limit(limit))
+    )
+
+
+def claims_within(session: Session, path: str, scope_claimant: ColumnElement[bool],
+                  scope_holder: ColumnElement[bool]) -> Sequence[Claim]:  # fmt: skip
+    """Open claims seen from the subtree at ``path``: raised there or against a person held there."""
+    mine = or_(
+        subtree_filter(Claim.node_path, path) & scope_claimant,
+        subtree_filter(Claim.holder_path, path) & scope_holder,
+    )
+    stmt = select(Claim).where(col(Claim.status) == "open", mine).order_by(col(Claim.id))
+    return list(session.scalars(stmt))
+
+
+def history(
+    session: Session, person: Person
+) -> tuple[list[tuple[Residence, House, Building]], list[KindChange]]:
+    """A person's residences (newest first, with house and building) and kind changes."""
+    rows = session.execute(
+        select(Residence, House, Building)
+        .join(House, col(House.id) == Residence.house_id)
+        .join(Building, col(Building.id) == House.building_id)
+        .where(col(Residence.person_id) == person.id)
+        .order_by(col(Residence.moved_in).desc(), col(Residence.id).desc())
+    ).all()
+    changes = session.scalars(select(KindChange).where(col(KindChange.person_id) == person.id)
+                              .order_by(col(KindChange.id)))  # fmt: skip
+    return [(r, h, b) for r, h, b in rows], list(changes)
+
+
+def floor_plan(
+    session: Session, building: Building
+) -> list[tuple[int, list[tuple[House, list[Person]]]]]:
+    """Floors (top first) × houses with their current occupants."""
+    houses = list(session.scalars(select(House).where(col(House.building_id) == building.id)
+                                  .order_by(col(House.floor), col(House.unit), col(House.number))))  # fmt: skip
+    occupants: dict[int, list[Person]] = {}
+    if houses:
+        rows = session.execute(
+            select(col(Residence.house_id), Person).join(Person, col(Person.id) == Residence.person_id)
+            .where(col(Residence.house_id).in_([h.id for h in houses]), col(Residence.moved_out).is_(None))
+            .order_by(col(Person.id))
+        ).all()  # fmt: skip
+        for house_id, p in rows:
+            occupants.setdefault(house_id, []).append(p)
+    floors: dict[int, list[tuple[House, list[Person]]]] = {}
+    for h in houses:
+        floors.setdefault(h.floor, []).append((h, occupants.get(h.id or 0, [])))
+    return sorted(floors.items(), reverse=True)
+
+
+def by_kind_source() -> Any:
+    """The indicator's recount source: persons per grid path and kind."""
+    from sqlalchemy import func
+
+    t = Person.__table__  # type: ignore[attr-defined]
+    return select(t.c.node_path, t.c.kind, func.count()).group_by(t.c.node_path, t.c.kind)
