@@ -249,3 +249,14 @@ def test_demo_is_deterministic_with_valid_generated_ids(kernel: Any, grid: Any) 
         for model in (Residence, House, Building, Claim, KindChange, Person):
             s.execute(delete(model))
     assert _demo_rows(kernel) == first
+
+
+def test_node_page_shows_population_by_kind(client: Any, kernel: Any, grid: Any, login: Any) -> None:
+    grid.node("45010700100101")
+    _register(kernel, grid, "45010700100101", _id(seq="125"), kind="floating")
+    _register(kernel, grid, "45010700100101", _id(seq="127"))
+    login("county_staff", "450107")
+    page = client.get("/grid/450107")
+    assert "实有人口（2）" in page.text and "流动人口" in page.text
+    login("audit_admin", "45")  # no population.view: the slot stays empty
+    assert "实有人口（" not in client.get("/grid/450107").text

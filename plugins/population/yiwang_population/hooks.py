@@ -8,19 +8,26 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel, col
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from yiwang.api import (
     Indicator,
     Kernel,
     Level,
+    Markup,
     MenuItem,
     Node,
     Permission,
     PersonalField,
     hookimpl,
+    kernel,
     move_paths,
     personal_fields_of,
+    principal,
+    read,
+    render_fragment,
+    stats,
 )
 
 
@@ -76,6 +83,24 @@ def yiwang_indicators() -> Sequence[Indicator]:
     from yiwang_population.service import by_kind_source
 
     return [Indicator(INDICATOR, "实有人口", keys=tuple(KINDS), source=by_kind_source())]
+
+
+@hookimpl
+def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Markup | None:
+    """On the node page of the net: the population by kind here, from the kernel's rollups
+    (one primary-key read, whatever the size of the subtree)."""
+    if slot != "node.detail" or node is None:
+        return None
+    from yiwang_population.models import INDICATOR, KINDS
+
+    who = principal(request)
+    if who is None or not kernel(request).authz.allowed(who.grants, "population.view", node.path):
+        return None
+    with read(request) as s:
+        counts = stats.by_key(s, INDICATOR, node.id or 0, keys=tuple(KINDS))
+    return render_fragment(
+        request, "population/_slot.html", {"counts": counts, "kinds": KINDS, "node": node}
+    )
 
 
 @hookimpl
