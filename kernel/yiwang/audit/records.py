@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from yiwang.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from yiwang.db.queue import current_transaction, drop_rolled_back
 from yiwang.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def record(
     }
     if not session.in_transaction():
         session.begin()  # tie the record to a transaction, so a rollback drops it
-    tx = session.get_nested_transaction() or session.get_transaction()
+    tx = current_transaction(session)
     session.info.setdefault(_PENDING, []).append(_Pending(values, tx))
 
 
@@ -223,26 +224,7 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
-    pending: list[_Pending] | None = session.info.get(_PENDING)
-    if not pending:
-        return
-    root = previous.parent is None
-
-    def undone(p: _Pending) -> bool:
-        tx = p.transaction
-        if tx is None:
-            return root
-        while tx is not None:
-            if tx is previous:
-                return True
-            tx = tx.parent
-        return False
-
-    kept = [p for p in pending if not undone(p)]
-    if kept:
-        session.info[_PENDING] = kept
-    else:
-        session.info.pop(_PENDING, None)
+    drop_rolled_back(session, _PENDING, previous)
 
 
 def pending_count(session: Session) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
+from yiwang.db.queue import current_transaction, drop_rolled_back
 from yiwang.grid.models import Node
 from yiwang.grid.tree import ROW_COLUMNS, NodeRow, ancestor_ids, is_within
 from yiwang.stats.models import StatsRollup
@@ -55,7 +56,7 @@ def add(session: Session, indicator: str, node_path: str, key: str = "", delta: 
         raise ValueError(f"not a node path: {node_path!r}")
     if not session.in_transaction():
         session.begin()  # tie the delta to a transaction, so a rollback drops it
-    tx = session.get_nested_transaction() or session.get_transaction()
+    tx = current_transaction(session)
     batches: list[_Batch] = session.info.setdefault(_PENDING, [])
     if not batches or batches[-1].transaction is not tx:
         batches.append(_Batch(tx))
@@ -188,26 +189,7 @@ def _before_commit(session: Session) -> None:
 
 
 def _after_soft_rollback(session: Session, previous: SessionTransaction) -> None:
-    batches: list[_Batch] | None = session.info.get(_PENDING)
-    if not batches:
-        return
-    root = previous.parent is None
-
-    def undone(b: _Batch) -> bool:
-        tx = b.transaction
-        if tx is None:
-            return root
-        while tx is not None:
-            if tx is previous:
-                return True
-            tx = tx.parent
-        return False
-
-    kept = [b for b in batches if not undone(b)]
-    if kept:
-        session.info[_PENDING] = kept
-    else:
-        session.info.pop(_PENDING, None)
+    drop_rolled_back(session, _PENDING, previous)
 
 
 if not event.contains(Session, "before_commit", _before_commit):
