@@ -514,3 +514,19 @@ def test_search_page_finds_nodes_by_code_prefix_and_by_name(client: Any, grid: A
     by_name = client.get("/grid/search", params={"q": "城中"}).text
     assert "450202" in by_name and "西乡塘区" not in by_name
     assert "没有找到“不存在的地方”" in client.get("/grid/search", params={"q": "不存在的地方"}).text
+
+
+def test_recount_finds_and_repairs_tampered_counts(kernel: Any, grid: Any) -> None:
+    from sqlalchemy import update as sql_update
+
+    grid.node("45010700100101")
+    grid.node("45010700100102")
+    with kernel.db.write() as s:
+        s.execute(sql_update(tree.T).where(tree.T.c.code == "450107").values(grid_count=99, child_count=7))
+    with kernel.db.write() as s:
+        found = tree.recount(s, repair=False)
+        assert ("450107", "grid_count", 99, 2) in found and ("450107", "child_count", 7, 1) in found
+        assert tree.verify_counts(s) == found  # checking changed nothing
+        assert tree.recount(s) == found
+    with kernel.db.read() as s:
+        assert tree.verify_counts(s) == []

@@ -555,9 +555,8 @@ def grid_recount(obj: Context, check: bool) -> None:
     from yiwang.audit.cli import cli_actor
 
     with kernel.db.write() as s:
-        wrong = tree.verify_counts(s)
+        wrong = tree.recount(s, repair=not check)
         if wrong and not check:
-            tree.recount(s)
             record(s, "grid.recount", actor=cli_actor(), object_type="grid_node",
                    detail={"repaired": len(wrong)})  # fmt: skip
     for code, column, kept, actual in wrong[:20]:

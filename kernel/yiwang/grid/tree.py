@@ -6,7 +6,7 @@ Lists use Core selects into light rows (no ORM hydration on hot paths).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -451,34 +451,33 @@ def actual_counts(session: Session) -> dict[int, tuple[int, int]]:
     return {i: (children.get(i, 0), grids.get(i, 0)) for (i,) in conn.execute(select(T.c.id))}
 
 
-def recount(session: Session, ids: Iterable[int] | None = None) -> int:
-    """Repair the kept counts (of ``ids``, or every node) from the rows; returns nodes fixed."""
-    wanted = None if ids is None else set(ids)
+def recount(session: Session, *, repair: bool = True) -> list[tuple[str, str, int, int]]:
+    """Compare the kept counts with the rows and, with ``repair``, fix the rows that differ.
+
+    Returns the differences found: (code, column, kept, actual).
+    """
     conn = session.connection()
     actual = actual_counts(session)
-    fixes = [
-        {"node": i, "c": actual[i][0], "g": actual[i][1]}
-        for i, c, g in conn.execute(select(T.c.id, T.c.child_count, T.c.grid_count))
-        if (wanted is None or i in wanted) and (c, g) != actual[i]
-    ]
-    if fixes:
+    wrong: list[tuple[str, str, int, int]] = []
+    fixes = []
+    for i, code, c, g in conn.execute(select(T.c.id, T.c.code, T.c.child_count, T.c.grid_count)):
+        if (c, g) == actual[i]:
+            continue
+        if c != actual[i][0]:
+            wrong.append((code, "child_count", c, actual[i][0]))
+        if g != actual[i][1]:
+            wrong.append((code, "grid_count", g, actual[i][1]))
+        fixes.append({"node": i, "c": actual[i][0], "g": actual[i][1]})
+    if repair and fixes:
         conn.execute(
             update(T)
             .where(T.c.id == bindparam("node"))
             .values(child_count=bindparam("c"), grid_count=bindparam("g")),
             fixes,
         )
-    return len(fixes)
+    return wrong
 
 
 def verify_counts(session: Session) -> list[tuple[str, str, int, int]]:
     """Nodes whose kept counts differ from a recount: (code, column, kept, actual)."""
-    actual = actual_counts(session)
-    out = []
-    rows = session.connection().execute(select(T.c.id, T.c.code, T.c.child_count, T.c.grid_count))
-    for i, code, c, g in rows:
-        if c != actual[i][0]:
-            out.append((code, "child_count", c, actual[i][0]))
-        if g != actual[i][1]:
-            out.append((code, "grid_count", g, actual[i][1]))
-    return out
+    return recount(session, repair=False)
