@@ -84,11 +84,10 @@ def test_moving_a_subtree_moves_its_notices(kernel: Any, grid: Any) -> None:
 
 
 def test_posting_is_recorded_in_the_audit_trail(kernel: Any, grid: Any) -> None:
-    from yiwang.audit import search
+    from yiwang.testing import audit_entries
 
     city = grid.node("4501")
     with kernel.db.write() as s:
         notice = service.post(s, city, "防汛通知", "")
-    with kernel.db.read() as s:
-        [entry] = search(s, action="notice.post")
+    [entry] = audit_entries(kernel, action="notice.post")
     assert entry.object_id == str(notice.id) and "4501" in entry.detail

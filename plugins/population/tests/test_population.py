@@ -141,7 +141,7 @@ def test_children_counts_come_from_the_rollups(
 def test_reveal_needs_a_purpose_and_is_audited(
     client: Any, kernel: Any, grid: Any, login: Any
 ) -> None:
-    from yiwang.audit import search
+    from yiwang.testing import audit_entries
 
     person = _register(kernel, grid, OWN_GRID, _id(), phone=PHONE).person
     login("community_staff", OWN_GRID[:12])
@@ -153,14 +153,12 @@ def test_reveal_needs_a_purpose_and_is_audited(
         url, data={"field": "id_number", "purpose": " ", "csrf_token": token.group(1)}
     )
     assert none.status_code == 422 and "用途" in none.text and _id() not in none.text
-    with kernel.db.read() as s:
-        assert search(s, action="privacy.reveal") == []
+    assert audit_entries(kernel, action="privacy.reveal") == []
     ok = client.post(
         url, data={"field": "id_number", "purpose": "核实入户信息", "csrf_token": token.group(1)}
     )
     assert ok.status_code == 200 and _id() in ok.text
-    with kernel.db.read() as s:
-        [entry] = search(s, action="privacy.reveal")
+    [entry] = audit_entries(kernel, action="privacy.reveal")
     assert entry.object_id == str(person.id) and entry.purpose == "核实入户信息"
     assert _id() not in str(entry.detail)
 
@@ -172,7 +170,7 @@ def test_reveal_refused_without_the_privacy_grant(
     login("county_staff", "450107")  # sees the register, holds no privacy.reveal
     detail = client.get(f"/p/population/persons/{person.id}")
     assert detail.status_code == 200 and "查看原文" not in detail.text
-    from yiwang.testing.users import Users
+    from yiwang.testing import Users
 
     token = Users(kernel).csrf(client, f"/p/population/persons/{person.id}")
     r = client.post(f"/p/population/persons/{person.id}/reveal", data={"field": "id_number", "purpose": "核实入户信息"},
