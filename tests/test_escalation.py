@@ -131,6 +131,14 @@ class World:
     foreign_persons: list[int] = field(default_factory=list)
     own_buildings: list[int] = field(default_factory=list)
     foreign_buildings: list[int] = field(default_factory=list)
+    own_cases: list[int] = field(default_factory=list)
+    foreign_cases: list[int] = field(default_factory=list)
+    own_files: list[int] = field(default_factory=list)
+    foreign_files: list[int] = field(default_factory=list)
+    own_rules: list[int] = field(default_factory=list)
+    foreign_rules: list[int] = field(default_factory=list)
+    foreign_messages: list[int] = field(default_factory=list)
+    own_messages: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
     watched_users: list[int] = field(default_factory=list)
@@ -149,10 +157,18 @@ PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "patrol_id": lambda w: (w.foreign_patrols, w.own_patrols),
     "person_id": lambda w: (w.foreign_persons, w.own_persons),
     "building_id": lambda w: (w.foreign_buildings, w.own_buildings),
+    "case_id": lambda w: (w.foreign_cases, w.own_cases),
+    "file_id": lambda w: (w.foreign_files, w.own_files),
+    "rule_id": lambda w: (w.foreign_rules, w.own_rules),
+    # An action is a step of the workflow, not an object of a node (the case is).
+    "action": lambda w: ([], ["accept"]),
     "user_id": lambda w: (w.foreign_users, w.own_users),
     "assignment_id": lambda w: (w.foreign_assignments, w.own_assignments),
     "role": lambda w: (w.roles, []),
     "plugin": lambda w: ([], w.plugins),
+    "message_id": lambda w: (w.foreign_messages, w.own_messages),
+    # Jobs belong to the whole platform, not to a node: only holders over every root may run one.
+    "job": lambda w: (["audit.checkpoint"], []),
 }
 
 _names = itertools.count(1)
@@ -225,7 +241,11 @@ def build_world(kernel: Any, grid: Any, users: Any) -> World:
     w.own_users = [target.id, mixed.id]
     w.watched_users = [*w.foreign_users, mixed.id]
     with kernel.db.write() as s:
-        s.execute(update(User).where(User.id.in_(w.foreign_users)).values(display_name=f"{MARKER}外域用户"))  # type: ignore[union-attr, attr-defined]
+        s.execute(
+            update(User)
+            .where(User.id.in_(w.foreign_users))
+            .values(display_name=f"{MARKER}外域用户")
+        )  # type: ignore[union-attr, attr-defined]
         s.execute(update(User).where(User.id == w.foreign_users[0])  # type: ignore[arg-type]
                   .values(locked_until=utcnow() + timedelta(hours=1), failed_logins=0))  # fmt: skip
         rows = s.execute(select(Assignment.id, Assignment.user_id, Node.path)  # type: ignore[call-overload]
@@ -236,21 +256,43 @@ def build_world(kernel: Any, grid: Any, users: Any) -> World:
             elif uid in w.foreign_users:
                 w.foreign_assignments.append(aid)
         # Foreign user i holds foreign assignment i; the mixed account's foreign one comes last.
-        w.foreign_assignments += [a for a, u, p in rows if u == mixed.id and not p.startswith(w.own_path)]
+        w.foreign_assignments += [
+            a for a, u, p in rows if u == mixed.id and not p.startswith(w.own_path)
+        ]
         for code in ("450108", "450108001", "450203", "4502", "440103"):
-            n = notices.post(s, s.get(Node, grid.get(code).id), f"{MARKER}外域通知{code}", f"{MARKER}外域正文", author=f"{MARKER}")
+            n = notices.post(
+                s,
+                s.get(Node, grid.get(code).id),
+                f"{MARKER}外域通知{code}",
+                f"{MARKER}外域正文",
+                author=f"{MARKER}",
+            )
             w.foreign_notices.append(n.id or 0)
         own = notices.post(s, s.get(Node, grid.get(OWN).id), "本县通知", "本县正文", author="本县")
         w.own_notices = [own.id or 0]
-        s.add(Organisation(node_id=grid.get("450108").id or 0, name=f"{MARKER}外域综治中心", kind="centre"))
+        s.add(
+            Organisation(
+                node_id=grid.get("450108").id or 0, name=f"{MARKER}外域综治中心", kind="centre"
+            )
+        )
     if "org" in kernel.host.names:
         build_org_world(kernel, grid, w)
     if "population" in kernel.host.names:
         build_population_world(kernel, grid, w)
+    build_case_world(kernel, grid, w)
+    from yiwang.notify.outbox import enqueue
+
+    with kernel.db.write() as s:  # foreign users' messages (in-app and a failed SMS), and our own
+        w.foreign_messages = enqueue(s, kernel, user_ids=w.foreign_users[:2], subject=f"{MARKER}外域消息",
+                                            body="", channels=["outbox"])  # fmt: skip
+        w.own_messages = enqueue(s, kernel, user_ids=w.own_users[:1], subject="本县消息", body="",
+                                        channels=["outbox"])  # fmt: skip
     kernel.activation.set("notice", grid.get("440103"), False)  # a foreign explicit setting
     with kernel.db.write() as s:  # what foreign staff did: the audit trail must keep it foreign
         for i, code in enumerate(("450108", "4501", "450203", "4502")):
-            who = audit.Actor(user_id=w.foreign_users[i], username=f"waiyu{i}", node_id=grid.get(code).id)
+            who = audit.Actor(
+                user_id=w.foreign_users[i], username=f"waiyu{i}", node_id=grid.get(code).id
+            )
             audit.record(s, "admin.user.create", actor=who, object_type="user", object_id=f"{MARKER}{i}",
                          detail={"note": f"{MARKER}{code}"})  # fmt: skip
     w.roles = sorted(declared_roles(kernel)) + ["matrix_viewer"]
@@ -284,12 +326,61 @@ def build_population_world(kernel: Any, grid: Any, w: World) -> None:
                                                ("45020300100101", f"{MARKER}外域居民", False))):  # fmt: skip
             g = s.get(Node, grid.get(code).id)
             body = f"{code[:6]}19800101{i:03d}"
-            person = population.register(s, g, name=name, id_number=body + checksum(body), phone="13900000000").person
+            person = population.register(
+                s, g, name=name, id_number=body + checksum(body), phone="13900000000"
+            ).person
             assert person is not None
             building = population.add_building(s, g, f"{name}楼", floors=2)
             population.move_in(s, person, population.add_house(s, building, "101"))
             (w.own_persons if own else w.foreign_persons).append(person.id or 0)
             (w.own_buildings if own else w.foreign_buildings).append(building.id or 0)
+
+
+def build_case_world(kernel: Any, grid: Any, w: World) -> None:
+    """A case with a photo and a routing rule in the actor's county, and in two places outside."""
+    import io
+
+    from PIL import Image
+
+    from yiwang.cases import engine
+    from yiwang.cases.models import RoutingRule
+    from yiwang.files import files_of
+
+    photo = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(photo, format="PNG")
+    with kernel.db.write() as s:
+        for code, name, kind, department in (
+            (OWN, "本县综治中心", "centre", ""), (OWN, "本县公安分局", "department", "police"),
+            ("450107001001", "本县网格工作站", "station", ""),
+            ("450108", f"{MARKER}外域公安分局", "department", "police"),
+            ("450108001001", f"{MARKER}外域网格工作站", "station", ""),
+        ):  # fmt: skip
+            s.add(
+                Organisation(
+                    node_id=grid.get(code).id or 0, name=name, kind=kind, department=department
+                )
+            )
+    for code, own in (
+        ("45010700100101", True),
+        ("45010800100101", False),
+        ("45020300100101", False),
+    ):
+        label = "本县" if own else f"{MARKER}外域"
+        node = grid.get(code)
+        new = engine.NewCase(case_type="general", title=f"{label}事件", node_id=node.id or 0, channel="web",
+                             description=f"{label}描述", reporter_name=f"{label}群众", reporter_phone="13900000000",
+                             address=f"{label}地址", files=[engine.Upload("photo.png", photo.getvalue())])  # fmt: skip
+        with kernel.db.write() as s:
+            case, _ = engine.report(kernel, s, engine.Doer.system(), new)
+            files = [f.id or 0 for f in files_of(s, "case", case.id or 0)]
+            rule_node = grid.get(OWN if own else code[:6])
+            rule = RoutingRule(node_id=rule_node.id or 0, node_path=rule_node.path, scale="major", level=4,
+                               note=f"{label}规则")  # fmt: skip
+            s.add(rule)
+            s.flush()
+        (w.own_cases if own else w.foreign_cases).append(case.id or 0)
+        (w.own_files if own else w.foreign_files).extend(files)
+        (w.own_rules if own else w.foreign_rules).append(rule.id or 0)
 
 
 def foreign_state(kernel: Any, w: World) -> str:
@@ -299,47 +390,132 @@ def foreign_state(kernel: Any, w: World) -> str:
     outside = lambda col: not_(within(col, w.own_path))  # noqa: E731
     with kernel.db.read() as s:
         parts: list[Any] = [
-            s.execute(select(User.id, User.username, User.display_name, User.password_hash, User.active,  # type: ignore[call-overload]
-                             User.must_change_password, User.failed_logins, User.locked_until, User.totp_enabled)
-                      .where(User.id.in_(w.watched_users)).order_by(User.id)).all(),  # type: ignore[union-attr, attr-defined]
-            s.execute(select(AuthSession.user_id).where(AuthSession.user_id.in_(w.watched_users))).all(),  # type: ignore[call-overload, attr-defined]
-            s.execute(select(Assignment.id, Assignment.user_id, Assignment.role, Assignment.node_id)  # type: ignore[call-overload]
-                      .join(Node, Node.id == Assignment.node_id)
-                      .where(outside(Node.path) | Assignment.user_id.in_(w.watched_users))  # type: ignore[attr-defined]
-                      .order_by(Assignment.id)).all(),  # fmt: skip
-            s.execute(select(PolicyLine.ptype, PolicyLine.v0, PolicyLine.v1, PolicyLine.v2).order_by(PolicyLine.id)).all(),  # type: ignore[call-overload]
+            s.execute(
+                select(
+                    User.id,
+                    User.username,
+                    User.display_name,
+                    User.password_hash,
+                    User.active,  # type: ignore[call-overload]
+                    User.must_change_password,
+                    User.failed_logins,
+                    User.locked_until,
+                    User.totp_enabled,
+                )
+                .where(User.id.in_(w.watched_users))
+                .order_by(User.id)
+            ).all(),  # type: ignore[union-attr, attr-defined]
+            s.execute(
+                select(AuthSession.user_id).where(AuthSession.user_id.in_(w.watched_users))
+            ).all(),  # type: ignore[call-overload, attr-defined]
+            s.execute(
+                select(Assignment.id, Assignment.user_id, Assignment.role, Assignment.node_id)  # type: ignore[call-overload]
+                .join(Node, Node.id == Assignment.node_id)
+                .where(outside(Node.path) | Assignment.user_id.in_(w.watched_users))  # type: ignore[attr-defined]
+                .order_by(Assignment.id)
+            ).all(),  # fmt: skip
+            s.execute(
+                select(PolicyLine.ptype, PolicyLine.v0, PolicyLine.v1, PolicyLine.v2).order_by(
+                    PolicyLine.id
+                )
+            ).all(),  # type: ignore[call-overload]
             s.execute(select(Role.name, Role.title, Role.admin_kind).order_by(Role.name)).all(),  # type: ignore[call-overload]
-            s.execute(select(PluginActivation.node_id, PluginActivation.plugin, PluginActivation.active)  # type: ignore[call-overload]
-                      .join(Node, Node.id == PluginActivation.node_id).where(outside(Node.path))
-                      .order_by(PluginActivation.node_id)).all(),  # fmt: skip
-            s.execute(select(Notice.id, Notice.title, Notice.body, Notice.node_path)  # type: ignore[call-overload]
-                      .where(outside(Notice.node_path)).order_by(Notice.id)).all(),  # fmt: skip
-            s.execute(select(Node.id, Node.code, Node.name, Node.path).where(outside(Node.path)).order_by(Node.id)).all(),  # type: ignore[call-overload]
-            s.execute(select(Organisation.id, Organisation.name, Organisation.node_id).order_by(Organisation.id)).all(),  # type: ignore[call-overload]
+            s.execute(
+                select(PluginActivation.node_id, PluginActivation.plugin, PluginActivation.active)  # type: ignore[call-overload]
+                .join(Node, Node.id == PluginActivation.node_id)
+                .where(outside(Node.path))
+                .order_by(PluginActivation.node_id)
+            ).all(),  # fmt: skip
+            s.execute(
+                select(Notice.id, Notice.title, Notice.body, Notice.node_path)  # type: ignore[call-overload]
+                .where(outside(Notice.node_path))
+                .order_by(Notice.id)
+            ).all(),  # fmt: skip
+            s.execute(
+                select(Node.id, Node.code, Node.name, Node.path)
+                .where(outside(Node.path))
+                .order_by(Node.id)
+            ).all(),  # type: ignore[call-overload]
+            s.execute(
+                select(Organisation.id, Organisation.name, Organisation.node_id).order_by(
+                    Organisation.id
+                )
+            ).all(),  # type: ignore[call-overload]
+            *case_state(s, outside),
         ]
         if "org" in kernel.host.names:
             from yiwang_org.models import Patrol, PatrolPoint, Worker
 
             parts += [
-                s.execute(select(Worker.id, Worker.name, Worker.node_path, Worker.active, Worker.user_id)  # type: ignore[call-overload]
-                          .where(outside(Worker.node_path)).order_by(Worker.id)).all(),  # fmt: skip
-                s.execute(select(Patrol.id, Patrol.ended_at, Patrol.point_count, Patrol.node_path)  # type: ignore[call-overload]
-                          .where(outside(Patrol.node_path)).order_by(Patrol.id)).all(),  # fmt: skip
-                s.execute(select(PatrolPoint.id).join(Patrol, Patrol.id == PatrolPoint.patrol_id)  # type: ignore[call-overload]
-                          .where(outside(Patrol.node_path)).order_by(PatrolPoint.id)).all(),  # fmt: skip
+                s.execute(
+                    select(Worker.id, Worker.name, Worker.node_path, Worker.active, Worker.user_id)  # type: ignore[call-overload]
+                    .where(outside(Worker.node_path))
+                    .order_by(Worker.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Patrol.id, Patrol.ended_at, Patrol.point_count, Patrol.node_path)  # type: ignore[call-overload]
+                    .where(outside(Patrol.node_path))
+                    .order_by(Patrol.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(PatrolPoint.id)
+                    .join(Patrol, Patrol.id == PatrolPoint.patrol_id)  # type: ignore[call-overload]
+                    .where(outside(Patrol.node_path))
+                    .order_by(PatrolPoint.id)
+                ).all(),  # fmt: skip
             ]
         if "population" in kernel.host.names:
             from yiwang_population.models import Building, Person, Residence
 
             parts += [
-                s.execute(select(Person.id, Person.name, Person.kind, Person.node_path)  # type: ignore[call-overload]
-                          .where(outside(Person.node_path)).order_by(Person.id)).all(),  # fmt: skip
-                s.execute(select(Building.id, Building.address, Building.node_path)  # type: ignore[call-overload]
-                          .where(outside(Building.node_path)).order_by(Building.id)).all(),  # fmt: skip
-                s.execute(select(Residence.id, Residence.moved_out)  # type: ignore[call-overload]
-                          .where(outside(Residence.node_path)).order_by(Residence.id)).all(),  # fmt: skip
+                s.execute(
+                    select(Person.id, Person.name, Person.kind, Person.node_path)  # type: ignore[call-overload]
+                    .where(outside(Person.node_path))
+                    .order_by(Person.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Building.id, Building.address, Building.node_path)  # type: ignore[call-overload]
+                    .where(outside(Building.node_path))
+                    .order_by(Building.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Residence.id, Residence.moved_out)  # type: ignore[call-overload]
+                    .where(outside(Residence.node_path))
+                    .order_by(Residence.id)
+                ).all(),  # fmt: skip
             ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def case_state(s: Any, outside: Callable[[Any], Any]) -> list[Any]:
+    """Cases, their timelines, copies, attachments and routing rules outside the subtree."""
+    from yiwang.cases.models import Case, CaseCopy, CaseStep, RoutingRule
+    from yiwang.files import StoredFile
+
+    foreign = select(Case.id).where(outside(Case.node_path) & outside(Case.org_path))  # type: ignore[call-overload]
+    return [
+        s.execute(
+            select(Case.id, Case.state, Case.version, Case.org_id, Case.title, Case.assignee_id)  # type: ignore[call-overload]
+            .where(Case.id.in_(foreign))
+            .order_by(Case.id)
+        ).all(),  # type: ignore[union-attr, attr-defined]
+        s.execute(
+            select(CaseStep.id).where(CaseStep.case_id.in_(foreign)).order_by(CaseStep.id)
+        ).all(),  # type: ignore[call-overload, attr-defined]
+        s.execute(select(CaseCopy.case_id, CaseCopy.org_id).order_by(CaseCopy.id)).all(),  # type: ignore[call-overload]
+        s.execute(
+            select(StoredFile.id, StoredFile.owner_id)
+            .where(outside(StoredFile.node_path))
+            .order_by(StoredFile.id)
+        ).all(),  # type: ignore[call-overload]
+        s.execute(
+            select(
+                RoutingRule.id, RoutingRule.level, RoutingRule.note, RoutingRule.copy_departments
+            )  # type: ignore[call-overload]
+            .where(outside(RoutingRule.node_path))
+            .order_by(RoutingRule.id)
+        ).all(),  # fmt: skip
+    ]
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -351,14 +527,18 @@ def all_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Route
     """Every Route, through Mounts (plugin gates expose their routes); static files have none."""
     for route in routes:
         if isinstance(route, Mount):
-            yield from all_routes(list(getattr(route.app, "routes", None) or []), prefix + route.path)
+            yield from all_routes(
+                list(getattr(route.app, "routes", None) or []), prefix + route.path
+            )
         elif isinstance(route, Route):
             yield prefix + route.path, route
 
 
 def unknown_params(routes: list[tuple[str, Route]]) -> list[tuple[str, str]]:
     """(route, parameter) for every path parameter the matrix has no foreign values for."""
-    return sorted({(path, p) for path, _ in routes for p in PARAM.findall(path) if p not in PATH_PARAMS})
+    return sorted(
+        {(path, p) for path, _ in routes for p in PARAM.findall(path) if p not in PATH_PARAMS}
+    )
 
 
 def fill(template: str, values: dict[str, Any]) -> str:
@@ -411,7 +591,9 @@ def attempts(method: str, template: str, w: World) -> Iterator[Attempt]:
     # 3. and 4. a form body and a JSON body: the node, then the other id names
     for where in ("form", "json"):
         for name, value in node_fields(w):
-            yield Attempt(method, url, where, {}, {**baseline_fields(w), name: value}, carried({name: value}))
+            yield Attempt(
+                method, url, where, {}, {**baseline_fields(w), name: value}, carried({name: value})
+            )
         for fields in other_fields(w):
             yield Attempt(method, url, where, {}, {**baseline_fields(w), **fields}, carried(fields))
 
@@ -422,7 +604,8 @@ def attempts(method: str, template: str, w: World) -> Iterator[Attempt]:
 async def log_in(app: Any, username: str) -> tuple[httpx.AsyncClient, str]:
     """A client of its own (cookie jar) logged in through the login form, and its CSRF token."""
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver"
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://testserver",
     )
     page = await client.get("/login")
     form_token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
@@ -462,7 +645,9 @@ async def run_matrix(app: Any, kernel: Any, users: Any, w: World, routes: list[t
                 check_codes = codes if permission_of(route.endpoint) not in ECHOES_REQUESTS else []
                 if path.startswith(SELF_SERVICE):
                     firsts = {a.where: a for a in reversed(planned)}
-                    planned = [a for a in planned if a.where == "path"] + [firsts[k] for k in sorted(firsts) if k != "path"]
+                    planned = [a for a in planned if a.where == "path"] + [
+                        firsts[k] for k in sorted(firsts) if k != "path"
+                    ]
                 for role in roles:
                     client, token = clients[role]
                     before = await asyncio.to_thread(foreign_state, kernel, w)
@@ -516,7 +701,11 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.with_plugins("notice", "org", "population")
 @pytest.mark.usefixtures("cheap_passwords")
 def test_no_route_lets_any_role_reach_outside_its_subtree(
-    app: Any, kernel: Any, grid: Any, users: Any, capsys: pytest.CaptureFixture[str],
+    app: Any,
+    kernel: Any,
+    grid: Any,
+    users: Any,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started = time.monotonic()
@@ -583,14 +772,22 @@ LEAKY = _leaky_plugin()
 @pytest.mark.sqlite_only
 @pytest.mark.with_plugins("notice", LEAKY)
 @pytest.mark.usefixtures("cheap_passwords")
-def test_the_matrix_catches_a_route_that_ignores_the_subtree(app: Any, kernel: Any, grid: Any, users: Any) -> None:
+def test_the_matrix_catches_a_route_that_ignores_the_subtree(
+    app: Any, kernel: Any, grid: Any, users: Any
+) -> None:
     kernel.sync_declarations()
     w = build_world(kernel, grid, users)
     routes = [r for r in all_routes(app.routes) if r[0].startswith("/p/leaky/")]
-    tally = asyncio.run(run_matrix(app, kernel, users, w, sorted(routes, key=lambda r: r[0]), ["county_staff"]))
+    tally = asyncio.run(
+        run_matrix(app, kernel, users, w, sorted(routes, key=lambda r: r[0]), ["county_staff"])
+    )
     kinds = {f.split(" ")[0].split(":")[0] for f in tally.failures}
-    assert kinds >= {"路径中的辖区外对象被受理", "泄露辖区外数据", "辖区外数据被修改"}, tally.failures
-    assert unknown_params([("/p/x/{thing_id:int}", Route("/", show_nothing))]) == [("/p/x/{thing_id:int}", "thing_id")]
+    assert kinds >= {"路径中的辖区外对象被受理", "泄露辖区外数据", "辖区外数据被修改"}, (
+        tally.failures
+    )
+    assert unknown_params([("/p/x/{thing_id:int}", Route("/", show_nothing))]) == [
+        ("/p/x/{thing_id:int}", "thing_id")
+    ]
 
 
 def show_nothing(request: Any) -> None:  # pragma: no cover - never called

@@ -17,16 +17,25 @@ from sqlmodel import Session
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
 
-from yiwang import API_VERSION, __version__, stats
+from yiwang import API_VERSION, __version__, notify, stats
 from yiwang.audit import Actor
 from yiwang.audit import record as audit
+from yiwang.cases.api import doer_of
+from yiwang.cases.engine import ActionInput, Doer, NewCase, Upload
+from yiwang.cases.engine import act as act_on_case
+from yiwang.cases.engine import report as report_case
+from yiwang.cases.workflow import Action, CaseType, FormField, Limits, State, Workflow
 from yiwang.errors import Forbidden, NotFound, ValidationError, YiwangError
+from yiwang.files import FileRejected, StoredFile, file_response, files_of, get_file, store_file
+from yiwang.grid.geo import distance_m, gcj02_to_wgs84, wgs84_to_gcj02
 from yiwang.grid.levels import Level
 from yiwang.grid.models import PATH_TYPE, Node, Organisation
 from yiwang.grid.tree import NodeRow, ancestor_ids, is_within, move_paths
 from yiwang.grid.tree import within as subtree_filter
 from yiwang.hookspecs import hookimpl
+from yiwang.jobs import Job
 from yiwang.kernel import Kernel
+from yiwang.notify import Message, Notifier
 from yiwang.plugins.records import MenuItem, Permission, RoleSpec
 from yiwang.plugins.spec import PluginSpec, Scope
 from yiwang.privacy import (
@@ -130,6 +139,10 @@ __all__ = [
     "render_fragment",
     "subtree_filter",
     "write",
+    # coordinates (docs/grid.md)
+    "distance_m",
+    "gcj02_to_wgs84",
+    "wgs84_to_gcj02",
     # privacy (docs/privacy.md)
     "Codec",
     "DecryptionError",
@@ -152,7 +165,34 @@ __all__ = [
     "text_fields",
     "validate_id",
     "xlsx_append",
+    # cases (docs/cases.md)
+    "Action",
+    "ActionInput",
+    "CaseType",
+    "Doer",
+    "FormField",
+    "Limits",
+    "NewCase",
+    "State",
+    "Upload",
+    "Workflow",
+    "act_on_case",
+    "doer_of",
+    "report_case",
     # statistics (docs/stats.md)
     "Indicator",
     "stats",
+    # files (docs/files.md)
+    "FileRejected",
+    "StoredFile",
+    "file_response",
+    "files_of",
+    "get_file",
+    "store_file",
+    # notifications (docs/notifications.md)
+    "Message",
+    "Notifier",
+    "notify",
+    # jobs (docs/jobs.md)
+    "Job",
 ]

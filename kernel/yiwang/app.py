@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yiwang.errors import SettingsError
+from yiwang.jobs import start_in_app
 from yiwang.kernel import Kernel
 from yiwang.plugins.host import KERNEL
 from yiwang.plugins.spec import PluginSpec
@@ -86,7 +87,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(kernel.sync_declarations)
-        yield
+        # Periodic jobs in this worker (jobs.run_in_app); leases keep each to one worker.
+        runner = await run_in_threadpool(start_in_app, kernel)
+        _app.state.job_runner = runner
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
 
     app = Starlette(
         debug=False,

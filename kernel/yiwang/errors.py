@@ -59,6 +59,12 @@ class Forbidden(YiwangError):
     exit_code = 9
 
 
+class Conflict(YiwangError):
+    """Someone else changed the object first (HTTP 409); the user reloads and decides again."""
+
+    exit_code = 10
+
+
 class AuditTampered(YiwangError):
     """The audit trail failed verification: a record or checkpoint was altered, removed or forged."""
 

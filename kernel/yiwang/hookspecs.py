@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.routing import BaseRoute
 
+    from yiwang.audit import Actor
+    from yiwang.cases.models import Case
+    from yiwang.cases.workflow import CaseType, Workflow
     from yiwang.grid.models import Node
+    from yiwang.jobs.declarations import Job
     from yiwang.kernel import Kernel
     from yiwang.plugins.records import MenuItem, Permission, RoleSpec
     from yiwang.privacy.registry import PersonalField
@@ -177,6 +181,50 @@ def yiwang_indicators() -> Sequence[Indicator]:
     """
 
 
+@hookspec
+def yiwang_jobs() -> Sequence[Job]:
+    """Declare periodic jobs (定时任务) the kernel runs for this plugin.
+
+    Names are ``<plugin>.<thing>`` (checked at start-up), e.g. ``cases.clock`` every minute.
+    ``Job.run(kernel, now)`` receives the scheduled time and returns how many things it did
+    (or None); it opens its own units of work and raises to report a failure (logged and shown
+    on the jobs page; the other jobs still run). Each job runs at most once per period on the
+    whole deployment, however many workers tick, and once — not once per missed period — after
+    downtime: write it to catch up by itself (e.g. "every case past its deadline").
+
+    :returns: a sequence of ``yiwang.api.Job``.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_workflows() -> Sequence[Workflow]:
+    """Declare case workflows (事件处置流程) as data.
+
+    A ``yiwang.api.Workflow`` lists states, actions (with permission, source and target states,
+    required opinion/attachment/form fields, routing up/down/back/copy, kernel effect) and the
+    initial state. Names are ``<plugin>.<thing>``; the kernel ships ``standard``. Every distinct
+    definition is stored as a new version; a case keeps the version it started with.
+    ``yiwang workflow check`` validates every definition.
+
+    :returns: a sequence of ``yiwang.api.Workflow``.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_case_types() -> Sequence[CaseType]:
+    """Declare case types (事件类型) this plugin handles.
+
+    A ``yiwang.api.CaseType`` has a name (``<plugin>.<thing>``), a Chinese title, a category,
+    its extra report-form fields (stored with the case), its workflow (``"standard"`` or one the
+    plugin declares) and its time limits in working days (``yiwang.api.Limits``).
+
+    :returns: a sequence of ``yiwang.api.CaseType``.
+    :since: 1.0
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # Node hooks — dispatched only to plugins active at the node
 # ---------------------------------------------------------------------------------------------
@@ -198,6 +246,41 @@ def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Mark
         when the net is empty).
     :param request: the current request.
     :returns: HTML for the slot, or None to contribute nothing.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_case_guard(
+    session: Session, case: Case, action: str, opinion: str, actor: Actor
+) -> str | Sequence[str] | None:
+    """Veto an action on a case before the kernel applies it.
+
+    Called for plugins active at the case's node, inside the acting transaction, after the
+    kernel's own checks passed. Return one or more reasons (Chinese, shown to the user) to
+    refuse; None lets it pass. Do not change the case: only the kernel applies transitions.
+
+    :param session: the open unit of work (read what you need; do not commit).
+    :param case: the case as it is before the action.
+    :param action: the action's name, e.g. ``"close"``.
+    :param opinion: the opinion the user entered.
+    :param actor: who acts.
+    :returns: a reason, a sequence of reasons, or None.
+    :since: 1.0
+    """
+
+
+@hookspec
+def yiwang_case_changed(kernel: Kernel, case_id: int, action: str, step_id: int) -> None:
+    """React to a case change after it was committed (report, every action, clock cards).
+
+    Called for plugins active at the case's node once the transaction is durable; open your own
+    unit of work if you write. An exception is logged and does not undo the change.
+
+    :param kernel: the running kernel.
+    :param case_id: the case.
+    :param action: the action's name (``"report"``, ``"dispatch"``, ``"card_red"`` …).
+    :param step_id: the timeline step the change wrote.
     :since: 1.0
     """
 
@@ -254,14 +337,14 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
 
 
 #: Hooks dispatched per node (``PluginHost.hook_at``); the rest reach every enabled plugin.
-NODE_HOOKS = frozenset({"yiwang_template_slot"})
+NODE_HOOKS = frozenset({"yiwang_template_slot", "yiwang_case_guard", "yiwang_case_changed"})
 
 #: Declaration hooks, collected per plugin in load order (``PluginHost.collect``).
 DECLARATION_HOOKS = frozenset(
     {
         "yiwang_models", "yiwang_routes", "yiwang_menu_items", "yiwang_cli_commands",
         "yiwang_permissions", "yiwang_roles", "yiwang_grants", "yiwang_personal_fields",
-        "yiwang_indicators",
+        "yiwang_indicators", "yiwang_jobs", "yiwang_workflows", "yiwang_case_types",
     }
 )  # fmt: skip
 

@@ -18,6 +18,7 @@ from yiwang.rbac.authz import Authz
 from yiwang.settings import Settings
 
 if TYPE_CHECKING:
+    from yiwang.cases.registry import CaseRegistry
     from yiwang.web.templating import Templates
 
 
@@ -52,7 +53,14 @@ class Kernel:
         self.activation = Activation(self.db, self.host, settings.activation_refresh_seconds)
         #: Declared personal fields (``yiwang_personal_fields``); also binds the data keys.
         self.privacy = start_privacy(settings, self.db, self.host)
-        self.authz = Authz(self.db, personal=self._personal_permissions)
+        self.authz = Authz(self.db, personal=self.personal_permissions)
+
+    @cached_property
+    def cases(self) -> CaseRegistry:
+        """Declared workflows and case types, and the stored workflow versions."""
+        from yiwang.cases.registry import CaseRegistry
+
+        return CaseRegistry(self)
 
     @cached_property
     def templates(self) -> Templates:
@@ -66,17 +74,27 @@ class Kernel:
 
     def sync_declarations(self) -> int:
         """Create declared roles and apply new default grants (idempotent); reload decisions.
-        Also checks the declared statistics indicators (``yiwang_indicators``)."""
+        Also checks the declared indicators and jobs, and stores new workflow versions."""
+        from yiwang.jobs import declared_jobs
         from yiwang.rbac.sync import sync
         from yiwang.stats import declared_indicators
 
         declared_indicators(self)
+        declared_jobs(self)
         with self.db.write() as s:
             applied = sync(self, s)
+            self.cases.sync(s)
         self.authz.reload()
         return applied
 
-    def _personal_permissions(self) -> list[str]:
+    def close(self) -> None:
+        """Stop the kernel's background helpers (notification delivery); idempotent."""
+        from yiwang.notify.worker import stop
+
+        stop(self)
+
+    def personal_permissions(self) -> list[str]:
+        """Names of declared permissions that reveal personal data (``Permission.personal``)."""
         from yiwang.rbac.sync import declared_permissions
 
         return [p.name for p in declared_permissions(self).values() if p.personal]

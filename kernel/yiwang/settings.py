@@ -115,6 +115,157 @@ def _auth(raw: Mapping[str, Any]) -> AuthSettings:
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """The mail server of the ``smtp`` notification driver (``[notify.smtp]``)."""
+
+    host: str
+    port: int
+    starttls: bool
+    ssl: bool
+    user: str
+    password: str = field(repr=False)
+    sender: str = ""
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class SmsHttpSettings:
+    """The SMS gateway of the ``sms_http`` notification driver (``[notify.sms_http]``)."""
+
+    url: str
+    token: str = field(repr=False)
+    template: str = ""
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Notifications (``[notify]``, docs/notifications.md)."""
+
+    channels: tuple[str, ...]
+    deliver_on_commit: bool
+    max_attempts: int
+    backoff_seconds: int
+    backoff_max_seconds: int
+    lease_seconds: int
+    base_url: str
+    smtp: SmtpSettings
+    sms_http: SmsHttpSettings
+
+
+def _notify(raw: Mapping[str, Any]) -> NotifySettings:
+    channels = _get(raw, "notify.channels", list)
+    if not all(isinstance(c, str) and c for c in channels):
+        raise SettingsError(f"配置项 notify.channels 应为通道名列表: {channels!r}")
+    from yiwang.notify.drivers import installed_drivers
+
+    installed = installed_drivers()
+    unknown = [c for c in channels if c not in installed]
+    if unknown:
+        raise SettingsError(
+            f"配置项 notify.channels 中有未安装的通知通道: {', '.join(unknown)}"
+            f"（已安装: {', '.join(sorted(installed)) or '无'}）"
+        )
+    smtp = SmtpSettings(
+        host=_get(raw, "notify.smtp.host", str).strip(),
+        port=_get(raw, "notify.smtp.port", int),
+        starttls=_get(raw, "notify.smtp.starttls", bool),
+        ssl=_get(raw, "notify.smtp.ssl", bool),
+        user=_get(raw, "notify.smtp.user", str),
+        password=_get(raw, "notify.smtp.password", str),
+        sender=_get(raw, "notify.smtp.from", str).strip(),
+        timeout_seconds=_get(raw, "notify.smtp.timeout_seconds", float),
+    )
+    sms = SmsHttpSettings(
+        url=_get(raw, "notify.sms_http.url", str).strip(),
+        token=_get(raw, "notify.sms_http.token", str),
+        template=_get(raw, "notify.sms_http.template", str),
+        timeout_seconds=_get(raw, "notify.sms_http.timeout_seconds", float),
+    )
+    if "smtp" in channels and not (smtp.host and smtp.sender):
+        raise SettingsError("启用了邮件通知（smtp），请设置 notify.smtp.host 与 notify.smtp.from")
+    if smtp.starttls and smtp.ssl:
+        raise SettingsError("notify.smtp.starttls 与 notify.smtp.ssl 只能启用其一")
+    if "sms_http" in channels and not sms.url.startswith(("http://", "https://")):
+        raise SettingsError("启用了短信通知（sms_http），请将 notify.sms_http.url 设为 http(s) 地址")
+    backoff = _positive(raw, "notify.backoff_seconds")
+    return NotifySettings(
+        channels=tuple(dict.fromkeys(channels)),
+        deliver_on_commit=_get(raw, "notify.deliver_on_commit", bool),
+        max_attempts=_positive(raw, "notify.max_attempts"),
+        backoff_seconds=backoff,
+        backoff_max_seconds=max(backoff, _positive(raw, "notify.backoff_max_seconds")),
+        lease_seconds=_positive(raw, "notify.lease_seconds"),
+        base_url=_get(raw, "notify.base_url", str).strip().rstrip("/"),
+        smtp=smtp,
+        sms_http=sms,
+    )
+
+
+#: The file types ``yiwang.files`` can check (``yiwang.files.types.TYPES``), by kind.
+FILE_KINDS: dict[str, tuple[str, ...]] = {
+    "image": ("jpeg", "png", "webp"),
+    "document": ("pdf", "docx", "xlsx"),
+    "audio": ("mp3", "amr", "m4a"),
+    "video": ("mp4",),
+}
+
+
+@dataclass(frozen=True)
+class FilesSettings:
+    """Stored files (``[files]``, docs/files.md)."""
+
+    path: Path
+    #: Largest accepted upload per kind (image, document, audio, video), in MB.
+    max_mb: Mapping[str, float]
+    #: Accepted types: a subset of ``FILE_KINDS``' names.
+    allowed: frozenset[str]
+
+    def max_bytes(self, kind: str) -> int:
+        return int(self.max_mb[kind] * 1024 * 1024)
+
+
+def _files(raw: Mapping[str, Any], home: Path) -> FilesSettings:
+    max_mb: dict[str, float] = {}
+    for kind in FILE_KINDS:
+        value = _get(raw, f"files.max_mb.{kind}", float)
+        if value <= 0:
+            raise SettingsError(f"配置项 files.max_mb.{kind} 应为正数，实际为 {value}")
+        max_mb[kind] = value
+    allowed = _get(raw, "files.allowed", list)
+    known = {name for names in FILE_KINDS.values() for name in names}
+    unknown = [a for a in allowed if not isinstance(a, str) or a not in known]
+    if unknown:
+        raise SettingsError(
+            f"配置项 files.allowed 中有无法检查的类型: {unknown!r}（可选: {', '.join(sorted(known))}）"
+        )
+    return FilesSettings(
+        path=_path_or(raw, "files.path", home / "files"), max_mb=max_mb, allowed=frozenset(allowed)
+    )
+
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Periodic jobs (``[jobs]``, docs/jobs.md)."""
+
+    run_in_app: bool
+    tick_seconds: float
+    lease_seconds: int
+
+
+def _jobs(raw: Mapping[str, Any]) -> JobSettings:
+    tick = _get(raw, "jobs.tick_seconds", float)
+    if tick <= 0:
+        raise SettingsError(f"配置项 jobs.tick_seconds 应为正数，实际为 {tick}")
+    return JobSettings(
+        run_in_app=_get(raw, "jobs.run_in_app", bool),
+        tick_seconds=tick,
+        lease_seconds=_positive(raw, "jobs.lease_seconds"),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     site_file: Path
@@ -139,6 +290,9 @@ class Settings:
     plugins_enabled: tuple[str, ...]
     activation_refresh_seconds: float
     grid_codes: GridCodeRules
+    notify: NotifySettings
+    files: FilesSettings
+    jobs: JobSettings
     #: The merged raw tables, for plugin settings under ``[plugin.<name>]``.
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
@@ -289,6 +443,9 @@ def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
             grid_digits=_digits(raw, "grid.codes.grid_digits"),
             unit_digits=_digits(raw, "grid.codes.unit_digits"),
         ),
+        notify=_notify(raw),
+        files=_files(raw, home),
+        jobs=_jobs(raw),
         raw=raw,
     )
 

@@ -34,6 +34,8 @@ from yiwang.grid import tree
 from yiwang.grid.models import Node, utcnow
 from yiwang.grid.tree import NodeRow
 from yiwang.kernel import Kernel
+from yiwang.notify.addresses import clean_email, clean_mobile, mask_email
+from yiwang.privacy.masking import mask_phone
 from yiwang.rbac.assignments import assign, check_grantor, unassign
 from yiwang.rbac.guard import requires
 from yiwang.rbac.models import Assignment, Role
@@ -93,7 +95,10 @@ def _target(request: Request, session: Session, user_id: int, permission: str = 
     return Target(user, rows, visible)
 
 
-def _account_problem(kernel: Kernel, p: Principal, target: Target, permission: str, names: list[str]) -> str:
+def _account_problem(
+    kernel: Kernel, p: Principal, target: Target, permission: str, names: list[str],
+    kinds: dict[str, str] | None = None,
+) -> str:
     """Why ``p`` may not act on the whole account ("" when they may).
 
     The account must lie entirely inside the actor's scope for ``permission``; for
@@ -106,11 +111,27 @@ def _account_problem(kernel: Kernel, p: Principal, target: Target, permission: s
     if any(not authz.allowed(p.grants, permission, r.node_path) for r in target.rows):
         return "该账号在您的管理范围以外也有授权，须由上级管理员操作"
     if permission == "users.manage":
+        kinds = kinds or {}
         for r in target.rows:
             held = {n for n in names if authz.allowed(p.grants, n, r.node_path)}
+            # As when granting (``check_grantor``): a system administrator staffs their
+            # jurisdiction, so ordinary accounts there are theirs to manage — except one that
+            # reveals personal data the administrator may not see (a reset hands it over).
+            if not kinds.get(r.role) and _system_admin_over(kernel, p, r.node_path, kinds):
+                personal = set(kernel.personal_permissions())
+                if not (authz.permissions_of(r.role, names) - held) & personal:
+                    continue
             if authz.permissions_of(r.role, names) - held:
                 return f"该账号的角色（{r.role_title}）权限超出您的权限，不能操作"
     return ""
+
+
+def _system_admin_over(kernel: Kernel, p: Principal, path: str, kinds: dict[str, str]) -> bool:
+    return any(
+        path.startswith(g.node_path) and kinds.get(g.role) == "system"
+        and kernel.authz.role_allows(g.role, "users.manage")
+        for g in p.grants
+    )  # fmt: skip
 
 
 def _roles(session: Session) -> list[Role]:
@@ -233,10 +254,13 @@ def _create(request: Request, form: dict[str, str]) -> Response:
     p = who(request)
     username, display = form.get("username", ""), form.get("display_name", "")
     role, code = form.get("role", ""), form.get("node", "")
-    values = {"username": username, "display_name": display, "role": role, "node": code}
+    values = {"username": username, "display_name": display, "role": role, "node": code,
+              "email": form.get("email", ""), "mobile": form.get("mobile", "")}  # fmt: skip
     problems: list[str] = []
     if not display:
         problems.append("请填写姓名（显示名称）")
+    email, mobile, contact_problems = _contact(form)
+    problems += contact_problems
     if not role:
         problems.append("请选择角色")
     if not code:
@@ -252,11 +276,14 @@ def _create(request: Request, form: dict[str, str]) -> Response:
                 raise ValidationError(f"节点编码 {code} 不存在")
             user = service.create_user(s, kernel.settings.auth, username=username, password=password,
                                        display_name=display, must_change_password=True)  # fmt: skip
+            user.email, user.mobile = email, mobile
+            s.add(user)
             row = assign(s, kernel.authz, user_id=user.id or 0, role=role, node=node, grantor=p,
                          declared=declared(request))  # fmt: skip
             who_acts = actor(request)
             audit.record(s, "admin.user.create", actor=who_acts, object_type="user", object_id=user.id or 0,
-                         detail={"username": user.username, "role": role, "node": node.code})  # fmt: skip
+                         detail={"username": user.username, "role": role, "node": node.code,
+                                 "email": email is not None, "mobile": mobile is not None})  # fmt: skip
             audit.record(s, "admin.assign", actor=who_acts, object_type="assignment", object_id=row.id or 0,
                          detail={"user_id": user.id, "role": role, "node": node.code})  # fmt: skip
             created = {"id": user.id, "username": user.username, "display_name": user.display_name,
@@ -272,6 +299,19 @@ def _create(request: Request, form: dict[str, str]) -> Response:
         request, "admin/user_created.html", {"created": created, "password": password}, node=current_node(request)
     )
     return _no_store(response)
+
+
+def _contact(form: dict[str, str]) -> tuple[str | None, str | None, list[str]]:
+    """The optional e-mail and mobile (for notifications) of a form, cleaned, and problems."""
+    out: list[str | None] = []
+    problems: list[str] = []
+    for key, clean in (("email", clean_email), ("mobile", clean_mobile)):
+        try:
+            out.append(clean(form.get(key, "")))
+        except ValidationError as exc:
+            out.append(None)
+            problems.append(str(exc))
+    return out[0], out[1], problems
 
 
 # --- detail and assignments ------------------------------------------------------------------------
@@ -325,6 +365,9 @@ def _detail(
             "message": message,
             "password": password,
             "values": values or {"node": node.code if node else ""},
+            # Shown masked: the page proves an address is on file without disclosing it.
+            "contact": {"email": mask_email(target.user.email) if target.user.email else "",
+                        "mobile": mask_phone(target.user.mobile) if target.user.mobile else ""},
         },
         status_code=status,
         node=node,
@@ -406,6 +449,44 @@ def assignment_remove(request: Request) -> Response:
     return RedirectResponse(request.url_for("admin:user", user_id=user_id), status_code=303)
 
 
+@requires("users.manage")
+async def user_contact(request: Request) -> Response:
+    form = await read_form(request)
+    return await run_in_threadpool(_set_contact, request, form)
+
+
+def _set_contact(request: Request, form: dict[str, str]) -> Response:
+    """Set or clear the notification addresses; a blank field leaves the address as it is.
+    Every assignment of the account must lie in the administrator's ``users.manage`` scope (an
+    address decides where someone's notifications go); unlike the account actions, the roles
+    need not be covered by the administrator's own permissions (no takeover is possible)."""
+    kernel = kernel_of(request)
+    user_id: int = request.path_params["user_id"]
+    email, mobile, problems = _contact(form)
+    if problems:
+        return _detail(request, user_id, problems=problems, status=400)
+    with kernel.db.write() as s:
+        target = _target(request, s, user_id, "users.manage")
+        wider = any(not kernel.authz.allowed(who(request).grants, "users.manage", r.node_path) for r in target.rows)
+        problem = "该账号在您的管理范围以外也有授权，须由上级管理员操作" if wider else ""
+        changed: list[str] = []
+        if not problem:
+            user = target.user
+            for key, value in (("email", email), ("mobile", mobile)):
+                new = None if form.get(f"clear_{key}") else value if value is not None else getattr(user, key)
+                if new != getattr(user, key):
+                    setattr(user, key, new)
+                    changed.append(key)
+            if changed:
+                s.add(user)
+                audit.record(s, "admin.user.contact", actor=actor(request), object_type="user",
+                             object_id=user_id, detail={"changed": changed})  # fmt: skip
+    if problem:
+        record_denied(request, "admin.user.contact", "user", user_id, problem)
+        return _detail(request, user_id, problems=[problem], status=403)
+    return _detail(request, user_id, message="联系方式已更新。" if changed else "联系方式没有变化。")
+
+
 # --- account actions -------------------------------------------------------------------------------
 
 _ACTIONS: dict[str, tuple[str, str]] = {
@@ -427,7 +508,8 @@ def _account_action(request: Request, kind: str) -> Response:
     password = ""
     with kernel.db.write() as s:
         target = _target(request, s, user_id, permission)
-        problem = _account_problem(kernel, p, target, permission, declared(request))
+        kinds = {r.name: r.admin_kind for r in _roles(s)}
+        problem = _account_problem(kernel, p, target, permission, declared(request), kinds)
         if not problem:
             user = target.user
             if kind == "disable":
@@ -518,6 +600,6 @@ def login_log(request: Request) -> Response:
 
 
 __all__ = [
-    "assignment_add", "assignment_remove", "login_log", "user_create", "user_detail", "user_disable",
+    "assignment_add", "assignment_remove", "login_log", "user_contact", "user_create", "user_detail", "user_disable",
     "user_enable", "user_list", "user_new", "user_reset_password", "user_unlock",
 ]  # fmt: skip

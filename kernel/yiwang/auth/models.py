@@ -19,6 +19,10 @@ class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=60, unique=True)
     display_name: str = personal_field("name", "姓名", default="", max_length=60)
+    #: For e-mail notifications (docs/notifications.md); optional.
+    email: str | None = personal_field("other", "电子邮箱", default=None, max_length=120)
+    #: For SMS notifications; encrypted at rest, decrypted only to send.
+    mobile: str | None = sensitive_field("phone", "手机号码", default=None)
     password_hash: str = Field(max_length=200)
     password_changed_at: datetime = Field(default_factory=utcnow)
     must_change_password: bool = True

@@ -259,6 +259,7 @@ def api_me(request: Request) -> Response:
     assert who is not None
     return JSONResponse(
         {
+            "id": who.user_id,
             "username": who.username,
             "name": who.name,
             "grants": [

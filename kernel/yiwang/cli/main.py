@@ -587,11 +587,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register_groups() -> None:
+    from yiwang.calendar.cli import calendar_group
+    from yiwang.cases.cli import workflow_group
     from yiwang.cli.users import user_group
+    from yiwang.files.cli import files_group
+    from yiwang.jobs.cli import jobs_group
+    from yiwang.notify.cli import notify_group
     from yiwang.stats.cli import stats_group
 
     cli.add_command(user_group)
     cli.add_command(stats_group)
+    cli.add_command(files_group)
+    cli.add_command(jobs_group)
+    cli.add_command(calendar_group)
+    cli.add_command(notify_group)
+    cli.add_command(workflow_group)
 
 
 _register_groups()

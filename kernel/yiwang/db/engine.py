@@ -8,7 +8,9 @@ deadlocks between two upgrading readers into an orderly wait.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,6 +96,10 @@ class Database:
         except NoSuchModuleError as exc:
             raise SettingsError(f"数据库驱动不可用: {exc}") from None
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
+        # SQLite has one writer: threads of this process queue here, in order, instead of all
+        # spinning in SQLite's busy handler (which sleeps in growing steps and starves some
+        # waiters under load). Other processes still wait through busy_timeout.
+        self._write_gate: threading.RLock | None = threading.RLock() if self.backend == "sqlite" else None
 
     @property
     def display_url(self) -> str:
@@ -120,7 +126,8 @@ class Database:
 
         On SQLite it holds the write lock from its first statement, so keep it short.
         """
-        with Session(self._write_engine, expire_on_commit=False) as session:
+        gate = self._write_gate or contextlib.nullcontext()
+        with gate, Session(self._write_engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
 

@@ -62,6 +62,7 @@ class PluginContract:
                 "database": {"url": yiwang_db.url.render_as_string(hide_password=False)},
                 "security": {"secret_key": "contract-secret-" + "x" * 32},
                 "plugins": {"enabled": [*spec.requires, self.plugin], "activation_refresh_seconds": 0.0},
+                "jobs": {"run_in_app": False},
             },
         )
         ensure_keys(settings)

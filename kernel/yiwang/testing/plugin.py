@@ -105,6 +105,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, yiwang_db: Any) -> 
             "database": {"url": yiwang_db.url.render_as_string(hide_password=False)},
             "security": {"secret_key": "test-secret-key-" + "x" * 32},
             "plugins": {"enabled": names, "activation_refresh_seconds": 0.0},
+            # Tests run jobs explicitly (``yiwang.jobs.run_due``), never in the app's background.
+            "jobs": {"run_in_app": False},
         },
     )
     ensure_keys(settings)
@@ -116,7 +118,9 @@ def kernel(request: pytest.FixtureRequest, settings: Any, yiwang_db: Any) -> Any
     from yiwang.kernel import Kernel
 
     _, specs = _plugins_of(request)
-    return Kernel(settings, extra_plugins=specs, db=yiwang_db)
+    kernel = Kernel(settings, extra_plugins=specs, db=yiwang_db)
+    yield kernel
+    kernel.close()
 
 
 @pytest.fixture
@@ -161,3 +165,11 @@ def grid(kernel: Any) -> Any:
     from yiwang.testing.factories import GridFactory
 
     return GridFactory(kernel)
+
+
+@pytest.fixture
+def case_net(kernel: Any, grid: Any, users: Any) -> Any:
+    """A small net with organisations and staff for driving cases (``yiwang.testing.cases``)."""
+    from yiwang.testing.cases import build_net
+
+    return build_net(kernel, grid, users)

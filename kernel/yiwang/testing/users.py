@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 PASSWORD = "Kx9#mPq2!vLr"
 
 _counter = itertools.count(1)
+#: Password → its argon2 hash, computed once per test process.
+_HASHES: dict[str, str] = {}
 
 
 class Users:
@@ -54,10 +56,18 @@ class Users:
         name = username or f"{role.replace('_', '')}{next(_counter)}"
         nodes = [(role, self.grid.node(node))] + [(r, self.grid.node(n)) for r, n in extra]
         with self.kernel.db.write() as s:
-            user = service.create_user(
-                s, self.kernel.settings.auth, username=name, password=password,
-                display_name=name, must_change_password=must_change_password,
-            )  # fmt: skip
+            cached = _HASHES.get(password)
+            if cached is None:
+                user = service.create_user(
+                    s, self.kernel.settings.auth, username=name, password=password,
+                    display_name=name, must_change_password=must_change_password,
+                )  # fmt: skip
+                _HASHES[password] = user.password_hash
+            else:  # argon2 is slow on purpose; a factory need not pay it for every user
+                user = User(username=name, display_name=name, password_hash=cached,
+                            must_change_password=must_change_password)  # fmt: skip
+                s.add(user)
+                s.flush()
             for r, n in nodes:
                 s.add(Assignment(user_id=user.id or 0, role=r, node_id=n.id or 0))
         return user

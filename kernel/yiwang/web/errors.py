@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from yiwang.errors import Forbidden, NotFound, ValidationError
+from yiwang.errors import Conflict, Forbidden, NotFound, ValidationError
 from yiwang.web.context import is_api_path, kernel_of
 
 log = logging.getLogger(__name__)
@@ -18,6 +18,7 @@ MESSAGES = {
     403: "没有权限",
     404: "页面不存在",
     405: "不支持该请求方法",
+    409: "已被他人处理，请刷新后重试",
     422: "提交的内容有误",
     500: "系统内部错误",
     503: "服务暂不可用",
@@ -31,14 +32,16 @@ def wants_json(request: Request) -> bool:
     )
 
 
-def error_response(request: Request, status: int, detail: str | None = None) -> Response:
+def error_response(
+    request: Request, status: int, detail: str | None = None, problems: list[str] | None = None
+) -> Response:
     message = detail or MESSAGES.get(status, "请求失败")
     request_id = getattr(request.state, "request_id", "")
     if wants_json(request):
-        return JSONResponse(
-            {"error": {"code": status, "message": message, "request_id": request_id}},
-            status_code=status,
-        )
+        body: dict[str, object] = {"code": status, "message": message, "request_id": request_id}
+        if problems:
+            body["problems"] = problems
+        return JSONResponse({"error": body}, status_code=status)
     try:
         return kernel_of(request).templates.render(
             request,
@@ -62,7 +65,14 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 async def invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationError)
+    if wants_json(request):
+        return error_response(request, 422, exc.args[0] if exc.args else None, exc.problems)
     return error_response(request, 422, str(exc))
+
+
+async def conflict(request: Request, exc: Exception) -> Response:
+    return error_response(request, 409, str(exc))
 
 
 async def forbidden(request: Request, exc: Exception) -> Response:
@@ -94,5 +104,6 @@ HANDLERS = {
     NotFound: not_found,
     Forbidden: forbidden,
     ValidationError: invalid,
+    Conflict: conflict,
     Exception: server_error,
 }

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -143,39 +144,54 @@ def _sets_cookie(message: Message, name: str) -> bool:
     return False
 
 
+_MULTIPART_TOKEN = re.compile(
+    rb'Content-Disposition:\s*form-data;\s*name="' + CSRF_FIELD.encode() + rb'"\r\n\r\n([^\r]{1,200})\r\n',
+    re.IGNORECASE,
+)
+
+
 async def _csrf_given(request: Request, receive: Receive) -> tuple[Receive, str | None]:
-    """The CSRF token from the header, else from a url-encoded form body (replayed after)."""
+    """The CSRF token from the header, else from the form body: a url-encoded form, or the
+    ``csrf_token`` part of a multipart form (forms with files, posted without JavaScript), which
+    our templates put first — only the body's head is read for it. What was read is replayed."""
     header = request.headers.get(CSRF_HEADER)
     if header:
         return receive, header
     ctype = request.headers.get("content-type", "")
-    if not ctype.startswith("application/x-www-form-urlencoded"):
+    multipart = ctype.startswith("multipart/form-data")
+    if not (multipart or ctype.startswith("application/x-www-form-urlencoded")):
         return receive, None
     chunks: list[bytes] = []
-    size = 0
-    while True:
+    size, more, found = 0, True, None
+    while more:
         message = await receive()
         if message["type"] != "http.request":
             break
         body = message.get("body", b"")
         size += len(body)
-        if size > MAX_FORM_BYTES:
-            return receive, None
         chunks.append(body)
-        if not message.get("more_body", False):
-            break
+        more = bool(message.get("more_body", False))
+        if multipart:
+            match = _MULTIPART_TOKEN.search(b"".join(chunks))
+            if match or size > MAX_FORM_BYTES:
+                found = match.group(1).decode("utf-8", "replace") if match else None
+                break
+        elif size > MAX_FORM_BYTES:
+            return receive, None
     raw = b"".join(chunks)
-    values = parse_qs(raw.decode("utf-8", errors="replace")).get(CSRF_FIELD, [])
+    if not multipart:
+        values = parse_qs(raw.decode("utf-8", errors="replace")).get(CSRF_FIELD, [])
+        found = values[0] if values else None
     replayed = False
 
     async def replay() -> Message:
         nonlocal replayed
         if not replayed:
             replayed = True
-            return {"type": "http.request", "body": raw, "more_body": False}
+            return {"type": "http.request", "body": raw, "more_body": more}
         return await receive()
 
-    return replay, values[0] if values else None
+    return replay, found
 
 
 async def _reject(

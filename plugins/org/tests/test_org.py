@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from yiwang import api as geo
 from yiwang.api import Node, ValidationError
 
-from yiwang_org import geo, service
+from yiwang_org import service
 from yiwang_org.models import GridAssignment, Patrol, PatrolPoint, Staff, Worker
 
 pytestmark = pytest.mark.with_plugins("org")

@@ -11,9 +11,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session, col
 
-from yiwang.api import Actor, Level, Node, Organisation, ValidationError, audit, subtree_filter
+from yiwang.api import (
+    Actor,
+    Level,
+    Node,
+    Organisation,
+    ValidationError,
+    audit,
+    gcj02_to_wgs84,
+    subtree_filter,
+)
 
-from yiwang_org.geo import gcj02_to_wgs84
 from yiwang_org.models import (
     PATROLS_PER_DAY,
     WORKERS_PER_GRID,
