@@ -167,11 +167,16 @@ async def read_phase(base: str, tokens: list[dict[str, str]], ids: list[int], se
 
 
 async def write_phase(base: str, pairs: list[tuple[dict[str, str], dict[str, str]]], shares: list[list[int]],
-                      worker_id: int, seconds: float) -> Phase:  # fmt: skip
-    phase = Phase("write POST /api/cases/{id}/actions/{action}")
+                      worker_id: int, seconds: float, rate: float = 0.0) -> Phase:  # fmt: skip
+    """Closed loop (each client sends as soon as its answer came), or with ``rate`` an open loop:
+    the clients together send ``rate`` transitions a second on a fixed schedule, and latency is
+    counted from the scheduled time (so a stalled server cannot hide its queue)."""
+    phase = Phase("write POST /api/cases/{id}/actions/{action}" + (f" @ {rate:g}/s" if rate else ""))
     stop = time.perf_counter() + seconds
+    interval = len(pairs) / rate if rate else 0.0
 
     async def client_loop(headers: tuple[dict[str, str], dict[str, str]], mine: list[int]) -> None:
+        due = time.perf_counter() + random.random() * interval
         async with httpx.AsyncClient(base_url=base, timeout=30) as c:
             for case_id in mine:
                 version = 1
@@ -182,6 +187,10 @@ async def write_phase(base: str, pairs: list[tuple[dict[str, str], dict[str, str
                     if action == "dispatch":
                         body["assignee"] = worker_id
                     t = time.perf_counter()
+                    if interval:
+                        if due > t:
+                            await asyncio.sleep(due - t)
+                        t, due = due, due + interval
                     r = await c.post(f"/api/cases/{case_id}/actions/{action}", json=body,
                                      headers=headers[0] if who == "station" else headers[1])  # fmt: skip
                     note(phase, r, t)
@@ -195,7 +204,7 @@ async def write_phase(base: str, pairs: list[tuple[dict[str, str], dict[str, str
     return phase
 
 
-async def drive(base: str, clients: int, seconds: float, cases: int) -> tuple[Phase, Phase]:
+async def drive(base: str, clients: int, seconds: float, cases: int, rate: float) -> tuple[Phase, Phase, Phase | None]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         station = [await login(c, "benchstation", f"s{i}") for i in range(clients)]
         worker = [await login(c, "benchworker", f"w{i}") for i in range(clients)]
@@ -205,8 +214,12 @@ async def drive(base: str, clients: int, seconds: float, cases: int) -> tuple[Ph
     ids = list(range(1, cases + 1))
     read = await read_phase(base, station, ids, seconds)
     shares = [ids[i::clients] for i in range(clients)]
-    write = await write_phase(base, list(zip(station, worker, strict=True)), shares, int(me["id"]), seconds)
-    return read, write
+    pairs = list(zip(station, worker, strict=True))
+    write = await write_phase(base, pairs, [s[: len(s) // 2] for s in shares], int(me["id"]), seconds)
+    paced = None
+    if rate:
+        paced = await write_phase(base, pairs, [s[len(s) // 2 :] for s in shares], int(me["id"]), seconds, rate)
+    return read, write, paced
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
@@ -229,6 +242,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cases", type=int, default=6000)
+    ap.add_argument("--rate", type=float, default=50.0,
+                    help="open-loop phase: transitions per second on a fixed schedule (0: skip)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="yiwang-bench-"))
@@ -240,7 +255,7 @@ def main() -> None:
                                 env=env, stdout=subprocess.DEVNULL, stderr=open(home / "serve.log", "wb"))  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, proc)
-        read, write = asyncio.run(drive(base, args.clients, args.seconds, args.cases))
+        read, write, paced = asyncio.run(drive(base, args.clients, args.seconds, args.cases, args.rate))
     finally:
         if proc is not None:
             proc.terminate()
@@ -250,18 +265,22 @@ def main() -> None:
         else:
             shutil.rmtree(home, ignore_errors=True)
     ratio = write.rate / read.rate if read.rate else 0.0
-    locked = read.errors.get("database is locked", 0) + write.errors.get("database is locked", 0)
+    locked = sum(ph.errors.get("database is locked", 0) for ph in (read, write, paced) if ph)
     met = ratio >= 0.4 and write.pct(0.99) <= 100 and locked == 0
     result = {
         "backend": args.backend, "clients": args.clients, "workers": args.workers, "seconds": args.seconds,
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "load": load_average()},
         "read": read.summary(), "write": write.summary(), "ratio": round(ratio, 3),
+        "paced": paced.summary() if paced else None,
         "locked": locked, "target_met": met,
     }  # fmt: skip
     print(json.dumps(result, ensure_ascii=False, indent=2))
     print(f"\n| {args.backend} | {read.rate:.0f}/s p99 {read.pct(0.99):.1f} ms | {write.rate:.0f}/s "
           f"p50 {write.pct(0.5):.1f} p95 {write.pct(0.95):.1f} p99 {write.pct(0.99):.1f} ms | {ratio:.2f} | {locked} |")  # fmt: skip
+    if paced:
+        print(f"| {args.backend} open loop {args.rate:g}/s | {paced.rate:.0f}/s p50 {paced.pct(0.5):.1f} "
+              f"p95 {paced.pct(0.95):.1f} p99 {paced.pct(0.99):.1f} ms |")  # fmt: skip
     print("目标（写 ≥ 0.4 × 读，p99 ≤ 100 ms，无锁错误）: " + ("达成" if met else "未达成"))
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2))

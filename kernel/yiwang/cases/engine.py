@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from yiwang import stats
@@ -80,6 +81,15 @@ class Doer:
     @classmethod
     def system(cls, name: str = "system") -> Doer:
         return cls(Actor.system(name), None, "系统")
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """The timeline step an action wrote (``CaseStep`` row id, number, action)."""
+
+    id: int
+    seq: int
+    action: str
 
 
 @dataclass
@@ -401,7 +411,7 @@ def act(
     *,
     version: int | None,
     now: datetime | None = None,
-) -> CaseStep:
+) -> StepRef:
     """Apply ``action_name`` to the case, as ``doer``, on the case ``version`` they saw.
 
     Raises Conflict when the case changed since (or changes concurrently), Forbidden without the
@@ -471,14 +481,15 @@ def act(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(CONFLICT_MESSAGE)
-    entered = _entered_at(session, case)
-    session.refresh(case)
+    last_seq, entered = _last_step(session, case)
+    for key, value in changes.items():  # the row is written; keep the object in step without a reload
+        set_committed_value(case, key, value)
     if copies:
         _copy(session, case, copies, now)
         data["copied"] = [o.name for o in copies]
     step = _step(
         session, case, action.name, action.title, old_state, new_state, current,
-        holder if moved else current, doer, opinion, data, entered, now,
+        holder if moved else current, doer, opinion, data, entered, now, seq=last_seq + 1,
     )  # fmt: skip
     _store_files(kernel, session, case, step, given.files, doer)
     if stat_key(old_state) != stat_key(new_state):
@@ -690,14 +701,15 @@ def _guards(
     return reasons
 
 
-def _entered_at(session: Session, case: Case) -> datetime:
+def _last_step(session: Session, case: Case) -> tuple[int, datetime]:
+    """The last step's number and when it finished (= when the case entered its state)."""
     last = session.execute(
-        select(STEP.c.finished_at)
-        .where(STEP.c.case_id == case.id)
-        .order_by(STEP.c.seq.desc())
-        .limit(1)
-    ).scalar()
-    return aware(last) or aware(case.created_at) or utcnow()
+        select(STEP.c.seq, STEP.c.finished_at).where(STEP.c.case_id == case.id)
+        .order_by(STEP.c.seq.desc()).limit(1)
+    ).first()  # fmt: skip
+    if last is None:
+        return 0, aware(case.created_at) or utcnow()
+    return int(last.seq), aware(last.finished_at) or utcnow()
 
 
 def _step(
@@ -716,22 +728,22 @@ def _step(
     now: datetime,
     *,
     seq: int | None = None,
-) -> CaseStep:
+) -> StepRef:
     if seq is None:
         last = session.execute(
             select(STEP.c.seq).where(STEP.c.case_id == case.id).order_by(STEP.c.seq.desc()).limit(1)
         ).scalar()
         seq = int(last or 0) + 1
-    step = CaseStep(
-        case_id=int(case.id or 0), seq=seq, action=action, title=title, from_state=from_state,
-        to_state=to_state, from_org_id=from_org.id if from_org else None,
-        to_org_id=to_org.id if to_org else None, actor_id=doer.user_id, actor_name=doer.name[:60],
-        opinion=opinion, data=json.dumps(data, ensure_ascii=False, default=str),
-        entered_at=entered, finished_at=now,
-    )  # fmt: skip
-    session.add(step)
-    session.flush()
-    return step
+    values = {
+        "case_id": int(case.id or 0), "seq": seq, "action": action, "title": title,
+        "from_state": from_state, "to_state": to_state, "from_org_id": from_org.id if from_org else None,
+        "to_org_id": to_org.id if to_org else None, "actor_id": doer.user_id, "actor_name": doer.name[:60],
+        "opinion": opinion, "data": json.dumps(data, ensure_ascii=False, default=str),
+        "entered_at": entered, "finished_at": now,
+    }  # fmt: skip
+    # Core, not the ORM: a step is written once and never loaded back in this unit of work.
+    step_id = session.execute(insert(STEP).values(**values).returning(STEP.c.id)).scalar_one()
+    return StepRef(int(step_id), seq, action)
 
 
 def _copy(session: Session, case: Case, copies: Sequence[OrgRow], now: datetime) -> None:
@@ -757,7 +769,7 @@ def _store_files(
     kernel: Kernel,
     session: Session,
     case: Case,
-    step: CaseStep,
+    step: StepRef,
     files: Sequence[Upload | PreparedFile],
     doer: Doer,
 ) -> None:
@@ -787,7 +799,7 @@ def _notify(
     kernel: Kernel,
     session: Session,
     case: Case,
-    step: CaseStep,
+    step: StepRef,
     what: str,
     *,
     recipients: Sequence[int],
