@@ -155,8 +155,9 @@ def replay(home: Path, url: str, n: int) -> dict[str, object]:
 
 def _raw_rate(kernel: object, rows: int) -> float:
     db = kernel.db  # type: ignore[attr-defined]
+    key = "INTEGER PRIMARY KEY" if db.backend == "sqlite" else "SERIAL PRIMARY KEY"
     with db.engine.begin() as c:
-        c.execute(text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, case_id INTEGER, seq INTEGER, "
+        c.execute(text(f"CREATE TABLE bench_raw (id {key}, case_id INTEGER, seq INTEGER, "
                        "action VARCHAR(40), opinion TEXT, data TEXT, at VARCHAR(40))"))  # fmt: skip
     raw = db.engine.raw_connection()
     try:

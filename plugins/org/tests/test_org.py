@@ -261,3 +261,30 @@ def test_demo_is_deterministic_and_within_the_norm(kernel: Any, grid: Any) -> No
     rng = random.Random(7)
     rng.choice((2, 2, 3))  # the demo first draws the first grid's number of workers
     assert names[0] == hooks._fake_name(rng)
+
+
+def test_a_patrol_finding_becomes_a_case_in_one_tap(app: Any, kernel: Any, grid: Any, users: Any) -> None:
+    from starlette.testclient import TestClient
+
+    user = users.make("grid_worker", OWN_GRID)
+    other = users.make("grid_worker", OWN_GRID)
+    _worker(kernel, grid, OWN_GRID, "巡查员", user_id=user.id)
+    _worker(kernel, grid, OWN_GRID, "另一名网格员", user_id=other.id)
+    with TestClient(app) as phone:
+        auth = _token(phone, user.username)
+        pid = phone.post("/p/org/api/patrols", json={"grid": OWN_GRID}, headers=auth).json()["id"]
+        tap = {"case_type": "safety_hazard", "title": "楼道堆放杂物", "lat": 22.8170, "lon": 108.3665,
+               "coord": "gcj02", "client_id": "tap-1"}  # fmt: skip
+        first = phone.post(f"/p/org/api/patrols/{pid}/findings", json=tap, headers=auth)
+        assert first.status_code == 201, first.text
+        again = phone.post(f"/p/org/api/patrols/{pid}/findings", json=tap, headers=auth)
+        assert again.status_code == 200 and again.json()["case_id"] == first.json()["case_id"]
+        case = phone.get(f"/api/cases/{first.json()['case_id']}", headers=auth).json()
+        assert case["state"] == "reported" and case["node"]["code"] == OWN_GRID
+        assert f"巡查 #{pid}" in case["description"]
+        bad = phone.post(f"/p/org/api/patrols/{pid}/findings", json={"case_type": "x", "title": ""}, headers=auth)
+        assert bad.status_code == 422 and "请填写标题" in bad.json()["error"]["problems"]
+        # Someone else's patrol: refused.
+        auth2 = _token(phone, other.username)
+        assert phone.post(f"/p/org/api/patrols/{pid}/findings", json=tap | {"client_id": "x"},
+                          headers=auth2).status_code == 403  # fmt: skip

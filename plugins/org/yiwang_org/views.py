@@ -12,16 +12,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from yiwang.api import (
+    NewCase,
     Node,
     NotFound,
     Organisation,
+    Upload,
     ValidationError,
     actor,
     current_node,
+    doer_of,
     kernel,
     principal,
     read,
     render,
+    report_case,
     require,
     requires,
     write,
@@ -210,6 +214,83 @@ def api_finish(request: Request) -> Response:
     return JSONResponse(out)
 
 
+@requires("org.patrol")
+async def api_finding(request: Request) -> Response:
+    """``POST …/patrols/{id}/findings`` — what the worker found becomes a case in one tap.
+
+    JSON ``{case_type, title, description?, lat?, lon?, coord?, urgency?, client_id?}`` or the same
+    as a multipart form with ``files`` (photos). The case is reported in the patrol's grid through
+    the kernel's case engine (channel ``phone``); ``client_id`` makes a retried tap find the first
+    case instead of making a second one.
+    """
+    ctype = request.headers.get("content-type", "")
+    uploads: list[Upload] = []
+    try:
+        if ctype.startswith("multipart/form-data"):
+            async with request.form(max_files=9) as form:
+                body: dict[str, Any] = {}
+                for key, value in form.multi_items():
+                    if isinstance(value, str):
+                        body[key] = value
+                    elif value.filename:
+                        uploads.append(Upload(value.filename, await value.read()))
+        else:
+            body = await _json(request)
+        finding = _finding(body, uploads)
+    except ValidationError as err:
+        return _problem(err)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_report_finding, request, finding)
+
+
+def _number(body: dict[str, Any], key: str, problems: list[str]) -> float | None:
+    raw = body.get(key)
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        problems.append(f"{key} 应为数字")
+        return None
+
+
+def _finding(body: dict[str, Any], uploads: list[Upload]) -> dict[str, Any]:
+    problems: list[str] = []
+    lat, lon = _number(body, "lat", problems), _number(body, "lon", problems)
+    if problems:
+        raise ValidationError("巡查发现有误", problems)
+    key = str(body.get("client_id", "") or "").strip()
+    return {
+        "case_type": str(body.get("case_type", "")), "title": str(body.get("title", "")),
+        "description": str(body.get("description", "")), "lat": lat, "lon": lon,
+        "coord": str(body.get("coord", "wgs84")).lower(), "urgency": str(body.get("urgency", "normal")),
+        "key": key, "files": uploads,
+    }  # fmt: skip
+
+
+def _report_finding(request: Request, f: dict[str, Any]) -> Response:
+    k = kernel(request)
+    with read(request) as s:
+        patrol = _own_patrol(request, s)
+        if isinstance(patrol, Response):
+            return patrol
+        pid, grid_id = patrol.id, patrol.grid_id
+    new = NewCase(
+        case_type=f["case_type"], title=f["title"], node_id=grid_id, channel="phone",
+        description=f"{f['description']}（巡查 #{pid} 发现）".strip(),
+        channel_key=f"org-patrol-{pid}-{f['key']}" if f["key"] else None,
+        lat=f["lat"], lon=f["lon"], coord=f["coord"], urgency=f["urgency"], files=f["files"],
+    )  # fmt: skip
+    try:
+        with write(request) as s:
+            case, created = report_case(k, s, doer_of(request), new)
+            out = {"case_id": case.id, "serial": case.serial, "state": case.state, "patrol_id": pid}
+    except ValidationError as err:
+        return _problem(err)
+    return JSONResponse(out, status_code=201 if created else 200)
+
+
 routes = [
     Route("/", roster, name="list"),
     Route("/coverage", coverage, name="coverage"),
@@ -217,4 +298,5 @@ routes = [
     Route("/api/patrols", api_start, methods=["POST"], name="api_start"),
     Route("/api/patrols/{patrol_id:int}/points", api_points, methods=["POST"], name="api_points"),
     Route("/api/patrols/{patrol_id:int}/finish", api_finish, methods=["POST"], name="api_finish"),
+    Route("/api/patrols/{patrol_id:int}/findings", api_finding, methods=["POST"], name="api_finding"),
 ]
