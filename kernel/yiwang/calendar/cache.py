@@ -10,17 +10,16 @@ the worker that made the change reloads at once.
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from datetime import date
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from yiwang.calendar.models import CalendarDay
 from yiwang.calendar.workcal import Override, WorkCalendar
-from yiwang.plugins.models import KernelCounter
+from yiwang.db.epoch import EpochCache
 
 if TYPE_CHECKING:
     from yiwang.db import Database
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 EPOCH = "calendar_epoch"
 
 
-class CalendarCache:
+class CalendarCache(EpochCache):
     """Calendars by province id (None: the national arrangement alone).
 
     Parameters
@@ -39,52 +38,27 @@ class CalendarCache:
     """
 
     def __init__(self, db: Database, refresh_seconds: float = 2.0) -> None:
-        self.db = db
-        self.refresh_seconds = refresh_seconds
-        self._lock = threading.Lock()
-        self._epoch: int | None = None
-        self._checked = 0.0
+        super().__init__(db, EPOCH, refresh_seconds)
         # Overrides by province and the calendars built from them, swapped together on reload:
         # a calendar built from old overrides lands in the old dict, never in the new one.
         self._state: tuple[dict[int, dict[date, Override]], dict[int | None, WorkCalendar]] = ({}, {})
 
-    def _read_epoch(self) -> int:
-        with self.db.read() as s:
-            value = s.execute(
-                select(col(KernelCounter.value)).where(col(KernelCounter.name) == EPOCH)
-            ).scalar()
-        return int(value or 0)
-
-    def reload(self) -> None:
-        """Re-read every override now; calendars are rebuilt on next use."""
-        with self.db.read() as s:
-            epoch = s.execute(
-                select(col(KernelCounter.value)).where(col(KernelCounter.name) == EPOCH)
-            ).scalar()
-            rows = s.execute(
-                select(col(CalendarDay.node_id), col(CalendarDay.day), col(CalendarDay.workday),
-                       col(CalendarDay.name))  # fmt: skip
-            ).all()
+    def _read(self, session: Session) -> dict[int, dict[date, Override]]:
+        rows = session.execute(
+            select(col(CalendarDay.node_id), col(CalendarDay.day), col(CalendarDay.workday),
+                   col(CalendarDay.name))  # fmt: skip
+        ).all()
         overrides: dict[int, dict[date, Override]] = {}
         for node_id, day, workday, name in rows:
             overrides.setdefault(int(node_id), {})[day] = Override(bool(workday), str(name))
-        with self._lock:
-            self._state = (overrides, {})
-            self._epoch = int(epoch or 0)
-            self._checked = time.monotonic()
+        return overrides
 
-    def _fresh(self) -> None:
-        if self._epoch is None:
-            self.reload()
-        elif time.monotonic() - self._checked >= self.refresh_seconds:
-            if self._read_epoch() != self._epoch:
-                self.reload()
-            else:
-                self._checked = time.monotonic()
+    def _install(self, state: dict[int, dict[date, Override]]) -> None:
+        self._state = (state, {})
 
     def province(self, province_id: int | None) -> WorkCalendar:
         """The calendar of the province with this (root node) id; None: no overrides."""
-        self._fresh()
+        self.fresh()
         by_province, calendars = self._state
         overrides = by_province.get(province_id) if province_id is not None else None
         key = province_id if overrides else None  # provinces without overrides share one

@@ -18,10 +18,10 @@ from yiwang.audit import Actor, record
 from yiwang.calendar.cache import EPOCH, cache_of, province_id_of
 from yiwang.calendar.models import CalendarDay
 from yiwang.calendar.official import FIRST_YEAR, LAST_YEAR
+from yiwang.db.epoch import bump_counter
 from yiwang.errors import NotFound, ValidationError
 from yiwang.grid.models import utcnow
 from yiwang.grid.tree import BY_ID, NodeRow
-from yiwang.plugins.activation import bump_counter
 
 if TYPE_CHECKING:
     from yiwang.kernel import Kernel

@@ -9,20 +9,18 @@ the shared epoch counter moves — a change made by any worker applies everywher
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from yiwang.db import Database
+from yiwang.db.epoch import EpochCache, bump_counter
 from yiwang.errors import ValidationError
 from yiwang.grid.levels import Level
 from yiwang.grid.tree import ancestor_ids
 from yiwang.plugins.host import PluginHost
-from yiwang.plugins.models import KernelCounter, PluginActivation
+from yiwang.plugins.models import PluginActivation
 from yiwang.plugins.spec import Scope
 
 if TYPE_CHECKING:
@@ -40,61 +38,34 @@ class NodeLike(Protocol):
     def level(self) -> int: ...
 
 
-class Activation:
+class Activation(EpochCache):
     """Effective plugin activation per node, cached and kept fresh across workers."""
 
     def __init__(self, db: Database, host: PluginHost, refresh_seconds: float = 2.0) -> None:
-        self.db = db
+        super().__init__(db, EPOCH, refresh_seconds)
         self.host = host
-        self.refresh_seconds = refresh_seconds
-        self._lock = threading.Lock()
         self._explicit: dict[int, dict[str, bool]] = {}
-        self._epoch: int | None = None
-        self._checked = 0.0
         # Keyed by path: a moved subtree has new paths, so it follows its new ancestors at once.
         self._cache: dict[str, frozenset[str]] = {}
 
     # --- reading --------------------------------------------------------------------------------
 
-    def _read_epoch(self) -> int:
-        with self.db.read() as s:
-            value = s.execute(
-                select(col(KernelCounter.value)).where(col(KernelCounter.name) == EPOCH)
-            ).scalar()
-        return int(value or 0)
-
-    def reload(self) -> None:
-        """Re-read every explicit setting now."""
-        with self.db.read() as s:
-            epoch = s.execute(
-                select(col(KernelCounter.value)).where(col(KernelCounter.name) == EPOCH)
-            ).scalar()
-            rows = s.execute(
-                select(PluginActivation.node_id, PluginActivation.plugin, PluginActivation.active)  # type: ignore[call-overload]
-            ).all()
+    def _read(self, session: Session) -> dict[int, dict[str, bool]]:
+        rows = session.execute(
+            select(PluginActivation.node_id, PluginActivation.plugin, PluginActivation.active)  # type: ignore[call-overload]
+        ).all()
         explicit: dict[int, dict[str, bool]] = {}
         for node_id, plugin, active in rows:
             explicit.setdefault(node_id, {})[plugin] = bool(active)
-        with self._lock:
-            self._explicit = explicit
-            self._epoch = int(epoch or 0)
-            self._cache = {}
-            self._checked = time.monotonic()
+        return explicit
 
-    def _fresh(self) -> None:
-        if self._epoch is None:
-            self.reload()
-            return
-        if time.monotonic() - self._checked < self.refresh_seconds:
-            return
-        if self._read_epoch() != self._epoch:
-            self.reload()
-        else:
-            self._checked = time.monotonic()
+    def _install(self, state: dict[int, dict[str, bool]]) -> None:
+        self._explicit = state
+        self._cache = {}
 
     def active_plugins(self, node: NodeLike | None) -> frozenset[str]:
         """Names of enabled plugins active at ``node`` (None: defaults, as above the net)."""
-        self._fresh()
+        self.fresh()
         key = node.path if node is not None else ""
         hit = self._cache.get(key)
         if hit is not None:
@@ -125,7 +96,7 @@ class Activation:
         return self.host.hook_for(self.active_plugins(node))
 
     def explicit(self) -> list[tuple[int, str, bool]]:
-        self._fresh()
+        self.fresh()
         return sorted(
             (node_id, plugin, active)
             for node_id, plugins in self._explicit.items()
@@ -176,15 +147,3 @@ class Activation:
 def bump_epoch(session: Session) -> None:
     """Advance the shared activation epoch inside the caller's transaction."""
     bump_counter(session, EPOCH)
-
-
-def bump_counter(session: Session, name: str) -> None:
-    """Advance a shared ``kernel_counter`` inside the caller's transaction (upsert)."""
-    dialect = session.connection().dialect.name
-    table = KernelCounter.__table__  # type: ignore[attr-defined]
-    ins = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    session.execute(
-        ins.values(name=name, value=1).on_conflict_do_update(
-            index_elements=["name"], set_={"value": table.c.value + 1}
-        )
-    )

@@ -250,6 +250,6 @@ def _add_line(session: Session, ptype: str, v0: str, v1: str, v2: str) -> bool:
 
 
 def bump_epoch(session: Session) -> None:
-    from yiwang.plugins.activation import bump_counter
+    from yiwang.db.epoch import bump_counter
 
     bump_counter(session, EPOCH)
