@@ -356,3 +356,25 @@ def test_cases_follow_a_moved_subtree(case_net: Net, grid: Any) -> None:
     with case_net.kernel.db.read() as s:  # the new county counts it, the old one no longer does
         assert stats.value(s, "cases.state", grid.get("450108").id, "reported") == 1
         assert stats.value(s, "cases.state", case_net.nodes[COUNTY].id, "reported") == 0
+
+
+def test_a_citizen_reporter_hears_by_sms_when_the_case_is_accepted_and_closed(case_net: Net) -> None:
+    import dataclasses
+
+    from yiwang.notify.models import NotifyMessage
+
+    kernel = case_net.kernel
+    sms = dataclasses.replace(kernel.settings.notify.sms_http, url="http://127.0.0.1:9/sms")
+    notify = dataclasses.replace(kernel.settings.notify, channels=("outbox", "sms_http"), sms_http=sms,
+                                 deliver_on_commit=False)  # fmt: skip
+    object.__setattr__(kernel.settings, "notify", notify)  # as a site file enabling SMS would
+    citizen = case_net.report(channel="hotline", reporter_name="王芳", reporter_phone="13812345678")
+    landline = case_net.report(channel="hotline", reporter_phone="0771-5551234", title="路面塌陷")
+    case_net.act("station", citizen, "accept")
+    case_net.act("station", landline, "accept")  # not a mobile: skipped, the action still happens
+    with kernel.db.read() as s:
+        rows = s.execute(  # messages to an address, not to a user
+            select(NotifyMessage).where(NotifyMessage.channel == "sms_http", NotifyMessage.user_id.is_(None))  # type: ignore[arg-type, union-attr]
+        ).scalars().all()
+    assert [(r.ref_id, r.event) for r in rows] == [(citizen.id, "cases.citizen.受理")]
+    assert case_net.case(int(landline.id or 0)).state == "accepted"

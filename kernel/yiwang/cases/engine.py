@@ -11,6 +11,7 @@ transaction. Plugins hear of the change after commit (``yiwang_case_changed``).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from yiwang.kernel import Kernel
     from yiwang.rbac.authz import Grant
 
+log = logging.getLogger("yiwang.cases")
 CASE = Case.__table__  # type: ignore[attr-defined]
 STEP = CaseStep.__table__  # type: ignore[attr-defined]
 COPY = CaseCopy.__table__  # type: ignore[attr-defined]
@@ -507,6 +509,8 @@ def act(
         recipients.add(case.assignee_id)
     recipients.discard(doer.user_id or 0)
     _notify(kernel, session, case, step, action.title, recipients=sorted(recipients))
+    if action.effect in CITIZEN_NEWS or action.name == "reject":
+        _tell_citizen(kernel, session, case, action.title)
     events.queue(session, kernel, case, action.name, step.id)
     return step
 
@@ -793,6 +797,30 @@ def _holder_users(kernel: Kernel, session: Session, case: Case) -> list[int]:
     wf = workflow_of(kernel, session, case)
     perms = {a.permission for a in wf.actions_from(case.state)}
     return sorted({u for u, role in rows if any(kernel.authz.role_allows(role, p) for p in perms)})
+
+
+#: Effects a citizen who reported by phone, WeChat or the web hears of by SMS (受理、办结).
+CITIZEN_NEWS = ("accept", "close", "close_special")
+CITIZEN_CHANNELS = ("wechat", "hotline", "sms", "public")
+SMS = "sms_http"
+
+
+def _tell_citizen(kernel: Kernel, session: Session, case: Case, what: str) -> None:
+    """An SMS to a citizen reporter, when an SMS channel is configured. A number that is not a
+    mobile (a landline given to 12345) is skipped — it never blocks the transition."""
+    if case.channel not in CITIZEN_CHANNELS or not case.reporter_phone or SMS not in kernel.settings.notify.channels:
+        return
+    from yiwang import notify
+
+    try:
+        with session.begin_nested():
+            notify.queue_address(
+                session, kernel, channel=SMS, address=case.reporter_phone, subject=f"事件{what}",
+                body=f"您反映的事件（编号 {case.serial}）已{what}。", event=f"cases.citizen.{what}",
+                ref_type="case", ref_id=case.id,
+            )  # fmt: skip
+    except ValidationError:
+        log.info("事件 %s 的反映人电话不是手机号码，未发送短信", case.serial)
 
 
 def _notify(
