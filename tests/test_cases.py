@@ -378,3 +378,25 @@ def test_a_citizen_reporter_hears_by_sms_when_the_case_is_accepted_and_closed(ca
         ).scalars().all()
     assert [(r.ref_id, r.event) for r in rows] == [(citizen.id, "cases.citizen.受理")]
     assert case_net.case(int(landline.id or 0)).state == "accepted"
+
+
+def test_two_clocks_at_once_raise_each_card_once(case_net: Net) -> None:
+    """Two workers' clock runs at the same moment (a lease normally prevents it): each card and
+    overdue flag is still written once — the compare-and-set on the case's version decides."""
+    cases = [case_net.report(title=f"事件{i}") for i in range(6)]
+    later = T0 + timedelta(days=21)
+    done: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def tick() -> None:
+        barrier.wait()
+        done.append(clock.run_clock(case_net.kernel, later))
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(done) == 12  # red card + overdue for each of the six cases, once
+    for c in cases:
+        assert [s.action for s in case_net.steps(int(c.id or 0))] == ["report", "card_red", "overdue"]
