@@ -138,6 +138,7 @@ class World:
     own_rules: list[int] = field(default_factory=list)
     foreign_rules: list[int] = field(default_factory=list)
     foreign_messages: list[int] = field(default_factory=list)
+    foreign_runs: list[int] = field(default_factory=list)
     own_messages: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
@@ -167,6 +168,9 @@ PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "role": lambda w: (w.roles, []),
     "plugin": lambda w: ([], w.plugins),
     "message_id": lambda w: (w.foreign_messages, w.own_messages),
+    "run_id": lambda w: (w.foreign_runs, []),
+    # A file format is not an object of a node.
+    "fmt": lambda w: ([], ["xlsx", "csv"]),
     # Jobs belong to the whole platform, not to a node: only holders over every root may run one.
     "job": lambda w: (["audit.checkpoint"], []),
 }
@@ -334,6 +338,14 @@ def build_population_world(kernel: Any, grid: Any, w: World) -> None:
             population.move_in(s, person, population.add_house(s, building, "101"))
             (w.own_persons if own else w.foreign_persons).append(person.id or 0)
             (w.own_buildings if own else w.foreign_buildings).append(building.id or 0)
+        # Import runs belong to the user who uploaded them: every actor's run is someone else's.
+        from yiwang_population.models import ImportRun
+
+        for code in ("45010700100101", "45010800100101"):
+            run = ImportRun(user_id=w.foreign_users[0], node_id=grid.get(code).id or 0, filename="x.xlsx")
+            s.add(run)
+            s.flush()
+            w.foreign_runs.append(run.id or 0)
 
 
 def build_case_world(kernel: Any, grid: Any, w: World) -> None:

@@ -249,7 +249,9 @@ def test_demo_is_deterministic_with_valid_generated_ids(kernel: Any, grid: Any) 
     assert _demo_rows(kernel) == first
 
 
-def test_node_page_shows_population_by_kind(client: Any, kernel: Any, grid: Any, login: Any) -> None:
+def test_node_page_shows_population_by_kind(
+    client: Any, kernel: Any, grid: Any, login: Any
+) -> None:
     grid.node("45010700100101")
     _register(kernel, grid, "45010700100101", _id(seq="125"), kind="floating")
     _register(kernel, grid, "45010700100101", _id(seq="127"))

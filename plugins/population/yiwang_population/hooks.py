@@ -33,9 +33,17 @@ from yiwang.api import (
 
 @hookimpl
 def yiwang_models() -> Sequence[type[SQLModel]]:
-    from yiwang_population.models import Building, Claim, House, KindChange, Person, Residence
+    from yiwang_population.models import (
+        Building,
+        Claim,
+        House,
+        ImportRun,
+        KindChange,
+        Person,
+        Residence,
+    )
 
-    return [Person, KindChange, Claim, Building, House, Residence]
+    return [Person, KindChange, Claim, Building, House, Residence, ImportRun]
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from yiwang.api import PATH_TYPE, blind_index_field, personal_field, sensitive_field
@@ -136,3 +136,35 @@ class Residence(SQLModel, table=True):
     relation: str = Field(default="owner", max_length=20)
     moved_in: date
     moved_out: date | None = None
+
+
+class ImportRun(SQLModel, table=True):
+    """One spreadsheet import (批量导入): its checked plan while ``pending``, then the run.
+
+    ``inserted``/``updated``/``unchanged``/``claimed`` hold the planned counts while pending and
+    the applied ones once done; ``errors`` is a JSON list of ``{row, column, message}`` (the
+    first ``MAX_STORED_ERRORS``; ``error_count`` counts all), then the warnings (with
+    ``"warning": true``, e.g. an unknown area code). No personal data is stored here
+    beyond the uploaded file's name.
+    """
+
+    __tablename__ = "population_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, index=True)
+    node_id: int = Field(foreign_key="grid_node.id", index=True)
+    filename: str = Field(default="", max_length=200)
+    fmt: str = Field(default="xlsx", max_length=10)
+    mode: str = Field(default="upsert", max_length=10)
+    status: str = Field(default="pending", max_length=10, index=True)
+    total: int = 0
+    done: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    claimed: int = 0
+    error_count: int = 0
+    errors: str = Field(default="[]", sa_type=Text)
+    message: str = Field(default="", max_length=500)
+    created_at: datetime = Field(default_factory=_now)
+    finished_at: datetime | None = None

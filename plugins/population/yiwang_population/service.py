@@ -81,9 +81,7 @@ def register(session: Session, grid: Node, *, name: str, id_number: str, kind: s
         info = validate_id(id_number)
     except InvalidIdNumber as err:
         problems.append(f"公民身份号码：{err}")
-    phone = _text(phone, "联系电话", 20, problems) or None
-    if phone and not 7 <= sum(c.isdigit() for c in phone) <= 15:
-        problems.append("联系电话格式不正确")
+    phone = check_phone(phone, problems)
     texts = {k: _text(v, t, n, problems) for k, v, t, n in (
         ("ethnicity", ethnicity, "民族", 20), ("occupation", occupation, "职业", 60), ("tags", tags, "标签", 200),
         ("address", address, "现住址", 200), ("hukou_address", hukou_address, "户籍地址", 200))}  # fmt: skip
@@ -140,6 +138,54 @@ def change_kind(session: Session, person: Person, new_kind: str, reason: str = "
     audit(session, "population.person.kind", actor=_system(actor), object_type="population_person",
           object_id=str(person.id), detail={"from": change.old_kind, "to": new_kind})  # fmt: skip
     return change
+
+
+#: Fields ``update_person`` may change (the ID, and so birth date and sex, never changes).
+UPDATABLE = {"name": ("姓名", 60), "ethnicity": ("民族", 20), "phone": ("联系电话", 20),
+             "address": ("现住址", 200), "hukou_address": ("户籍地址", 200),
+             "occupation": ("职业", 60), "tags": ("标签", 200)}  # fmt: skip
+
+
+def check_phone(phone: str | None, problems: list[str]) -> str | None:
+    """The phone stripped (None when empty); a problem when it has not 7–15 digits."""
+    phone = _text(phone, "联系电话", 20, problems) or None
+    if phone and (not 7 <= sum(c.isdigit() for c in phone) <= 15
+                  or any(not (c.isdigit() or c in "+-() ") for c in phone)):  # fmt: skip
+        problems.append("联系电话格式不正确")
+    return phone
+
+
+def update_person(session: Session, person: Person, changes: dict[str, str | None],
+                  *, actor: Actor | None = None) -> list[str]:  # fmt: skip
+    """Set the given fields of ``person`` (keys of ``UPDATABLE``); returns the names of the fields
+    that changed. The audit record names the fields, never their values."""
+    problems: list[str] = []
+    clean: dict[str, str | None] = {}
+    for key, value in changes.items():
+        if key not in UPDATABLE:
+            raise ValueError(f"update_person cannot change {key}")
+        title, limit = UPDATABLE[key]
+        if key == "phone":
+            clean[key] = check_phone(value, problems)
+        else:
+            clean[key] = _text(value, title, limit, problems)
+    if "name" in clean and not clean["name"]:
+        problems.append("姓名不能为空")
+    if problems:
+        raise ValidationError("人员信息未更新", problems)
+    changed = []
+    for key, value in clean.items():
+        if key in ("phone", "address", "hukou_address"):
+            value = value or None
+        if getattr(person, key) != value:
+            setattr(person, key, value)
+            changed.append(key)
+    if changed:
+        session.add(person)
+        session.flush()
+        audit(session, "population.person.update", actor=_system(actor), object_type="population_person",
+              object_id=str(person.id), detail={"fields": changed})  # fmt: skip
+    return changed
 
 
 def move_person(
@@ -243,14 +289,20 @@ def move_out(
 # --- reads ---------------------------------------------------------------------------------------
 
 
+def persons_filter(path: str, scope: ColumnElement[bool], *, kind: str = "", name: str = "") -> Any:
+    """The conditions of the person list (subtree, scope, kind, name) — also used by exports."""
+    conds = [subtree_filter(Person.node_path, path), scope]
+    if kind in KINDS:
+        conds.append(col(Person.kind) == kind)
+    if name.strip():
+        conds.append(col(Person.name).contains(name.strip(), autoescape=True))
+    return conds
+
+
 def persons_within(session: Session, path: str, scope: ColumnElement[bool], *, kind: str = "", name: str = "",
                    limit: int = 200) -> Sequence[Person]:  # fmt: skip
     """Persons of the subtree at ``path`` that ``scope`` lets the user see, filtered."""
-    stmt = select(Person).where(subtree_filter(Person.node_path, path), scope)
-    if kind in KINDS:
-        stmt = stmt.where(col(Person.kind) == kind)
-    if name.strip():
-        stmt = stmt.where(col(Person.name).contains(name.strip(), autoescape=True))
+    stmt = select(Person).where(*persons_filter(path, scope, kind=kind, name=name))
     return list(session.scalars(stmt.order_by(col(Person.node_path), col(Person.id)).limit(limit)))
 
 

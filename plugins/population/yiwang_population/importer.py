@@ -1,0 +1,534 @@
+"""Batch import of persons from xlsx or CSV (批量导入): template, streamed parsing, validation of
+every row with Chinese per-row errors, and the all-or-nothing apply.
+
+Rows are read one at a time (openpyxl ``read_only``) and checked in batches of ``BATCH``: one
+query per batch finds the persons already registered under the rows' ID numbers (by blind
+index), so memory stays bounded except for the set of ID numbers seen (duplicates in the file).
+``apply`` checks the whole file again inside the caller's unit of work and only then writes
+through the service functions (encryption, blind indexes, kind history, claims, rollups, audit);
+if any row fails, it raises and the caller's transaction writes nothing.
+
+Error messages name the row and column, never the ID number or phone: they are stored and shown.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from yiwang.api import (
+    Actor,
+    IdInfo,
+    InvalidIdNumber,
+    Level,
+    Node,
+    ValidationError,
+    blind_in,
+    validate_id,
+)
+
+from yiwang_population import service
+from yiwang_population.models import KINDS, Person
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    required: bool
+    help: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "姓名", True, "必填，最多 60 字"),
+    Column("id_number", "公民身份号码", True,
+           "必填，18 位（15 位旧号码自动升级）；本列须为文本格式，数字格式会丢失末位"),
+    Column("kind", "类别", True, "新增人员必填：户籍、流动、境外、未落户（下拉选择）；更新时留空表示不变"),
+    Column("sex", "性别", False, "可留空：由公民身份号码推算；填写时须与号码一致"),
+    Column("ethnicity", "民族", False, "如：汉族、壮族"),
+    Column("phone", "联系电话", False, "手机或固定电话，本列为文本格式"),
+    Column("hukou_address", "户籍地址", False, "最多 200 字"),
+    Column("address", "现住址", False, "最多 200 字"),
+    Column("occupation", "职业", False, "最多 60 字"),
+    Column("grid", "所属网格编码", True, "必填：人员登记所在网格的编码，须在您的辖区内；本列为文本格式"),
+    Column("tags", "标签", False, "多个标签用逗号分隔，如：独居老人,退役军人"),
+)  # fmt: skip
+TITLES = {c.key: c.header for c in COLUMNS}
+#: Columns kept as text in spreadsheets (identity number, phone, grid code).
+TEXT_KEYS = ("id_number", "phone", "grid")
+HEADERS: dict[str, str] = {c.header: c.key for c in COLUMNS} | {c.key: c.key for c in COLUMNS} | {
+    "身份证号": "id_number", "身份证号码": "id_number", "人员类别": "kind", "电话": "phone",
+    "手机": "phone", "手机号码": "phone", "网格编码": "grid", "居住地址": "address",
+}  # fmt: skip
+#: Accepted values of 类别: the short labels (the template's dropdown), full names and keys.
+KIND_LABELS = {
+    "户籍": "registered",
+    "流动": "floating",
+    "境外": "foreign",
+    "未落户": "unregistered",
+}
+KIND_VALUES = KIND_LABELS | {v: k for k, v in KINDS.items()} | {k: k for k in KINDS}
+MODES = {"upsert": "新增并更新", "insert": "仅新增", "update": "仅更新"}
+FORMATS = ("xlsx", "csv")
+BATCH = 500
+MAX_STORED_ERRORS = 1000
+NUMERIC_ID = "公民身份号码须为文本格式（18 位），数字格式会丢失末位"
+NUMERIC_PHONE = "联系电话须为文本格式，数字格式会丢失开头的 0"
+_NUMBER_LOOK = re.compile(r"^\d+(\.\d*)?[eE][+-]?\d+$|^\d+\.\d*$|^\d{16,17}$")
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Grid:
+    id: int
+    code: str
+    path: str
+
+
+@dataclass
+class Outcome:
+    """What a row would do: ``new``, ``claim`` (ID held by another grid), ``update``,
+    ``unchanged`` or ``error``."""
+
+    number: int
+    raw: list[Any]
+    action: str = "error"
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    values: dict[str, str] = field(default_factory=dict)
+    info: IdInfo | None = None
+    grid: Grid | None = None
+    person: Person | None = None
+    changes: dict[str, str | None] = field(default_factory=dict)
+    kind: str = ""
+
+
+@dataclass
+class Plan:
+    """Counts of a checked (or applied) file and its first errors and warnings."""
+
+    total: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    claimed: int = 0
+    error_count: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+
+    def count(self, out: Outcome) -> None:
+        self.total += 1
+        attr = {"new": "inserted", "claim": "claimed", "update": "updated",
+                "unchanged": "unchanged"}.get(out.action)  # fmt: skip
+        if attr:
+            setattr(self, attr, getattr(self, attr) + 1)
+        else:
+            self.error_count += 1
+        room = MAX_STORED_ERRORS - len(self.errors)
+        self.errors.extend(out.errors[: max(room, 0)])
+        self.warnings.extend(out.warnings[: max(MAX_STORED_ERRORS - len(self.warnings), 0)])
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def detect_format(filename: str) -> str:
+    fmt = Path(filename).suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValidationError("不支持的文件格式，请上传 .xlsx 或 .csv 文件（可先下载导入模板）")
+    return fmt
+
+
+def _csv_encoding(path: Path) -> str:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    with path.open("rb") as fh:
+        try:
+            while chunk := fh.read(1 << 16):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "gb18030"
+    return "utf-8-sig"
+
+
+def _raw_rows(path: Path, fmt: str) -> Iterator[list[Any]]:
+    if fmt == "csv":
+        with path.open(encoding=_csv_encoding(path), errors="replace", newline="") as fh:
+            yield from csv.reader(fh)
+        return
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, KeyError, OSError, ValueError, zipfile.BadZipFile):
+        raise ValidationError("无法读取该 xlsx 文件，请用导入模板重新保存后上传") from None
+    try:
+        for row in wb.worksheets[0].iter_rows(values_only=True):
+            yield list(row)
+    finally:
+        wb.close()
+
+
+def _header_key(value: Any) -> str:
+    text = re.split(r"[（(]", str(value or ""), maxsplit=1)[0]
+    return HEADERS.get(text.replace("*", "").strip(), "")
+
+
+def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, list[Any], dict[str, Any]]]:
+    """``(row number, raw cells, {column key: value})`` per non-empty data row; row 1 is the
+    header. Raises ``ValidationError`` for an empty file or missing required columns."""
+    rows = _raw_rows(path, fmt)
+    header = next(rows, None)
+    if header is None:
+        raise ValidationError("文件为空")
+    keys = [_header_key(h) for h in header]
+    missing = [c.header for c in COLUMNS if c.required and c.key not in keys and c.key != "kind"]
+    if missing:
+        raise ValidationError(f"缺少列：{'、'.join(missing)}（请使用导入模板的表头）")
+    yield 1, list(header), {}
+    for number, raw in enumerate(rows, start=2):
+        if all(v is None or str(v).strip() == "" for v in raw):
+            continue
+        yield number, raw, {k: raw[i] for i, k in enumerate(keys) if k and i < len(raw)}
+
+
+# --- checking --------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _parse(out: Outcome, row: dict[str, Any], grids: Callable[[Any, Outcome], Grid | None]) -> None:
+    """Field checks that need no person lookup; fills ``out.values/info/grid/kind``."""
+
+    def err(key: str, message: str) -> None:
+        out.errors.append(RowError(out.number, TITLES[key], message))
+
+    raw_id = row.get("id_number")
+    text_id = "" if raw_id is None else str(raw_id).strip()
+    if (
+        isinstance(raw_id, int | float)
+        and not isinstance(raw_id, bool)
+        or _NUMBER_LOOK.match(text_id)
+    ):
+        err("id_number", NUMERIC_ID)
+    elif not text_id:
+        err("id_number", "公民身份号码不能为空")
+    else:
+        try:
+            out.info = validate_id(text_id)
+        except InvalidIdNumber as exc:
+            err("id_number", exc.args[0] if exc.args else "公民身份号码不正确")
+        else:
+            out.warnings += [
+                RowError(out.number, TITLES["id_number"], w) for w in out.info.warnings
+            ]
+    sex = _text(row.get("sex"))
+    if sex and out.info is not None and sex != out.info.sex:
+        err("sex", "性别与公民身份号码不符（号码第 17 位单数为男、双数为女）")
+    elif sex and sex not in ("男", "女"):
+        err("sex", "性别应为 男 或 女")
+    kind = _text(row.get("kind"))
+    if kind:
+        if kind in KIND_VALUES:
+            out.kind = KIND_VALUES[kind]
+        else:
+            err("kind", f"类别“{kind[:20]}”无法识别，应为 {'、'.join(KIND_LABELS)} 之一")
+    raw_phone = row.get("phone")
+    if isinstance(raw_phone, float) or (
+        isinstance(raw_phone, int) and not re.fullmatch(r"1\d{10}", str(raw_phone))
+    ):
+        err("phone", NUMERIC_PHONE)
+    elif _NUMBER_LOOK.match(_text(raw_phone)) and "." in _text(raw_phone):
+        err("phone", NUMERIC_PHONE)
+    else:
+        problems: list[str] = []
+        out.values["phone"] = service.check_phone(_text(raw_phone), problems) or ""
+        for p in problems:
+            err("phone", p)
+    for key, (title, limit) in service.UPDATABLE.items():
+        if key == "phone":
+            continue
+        value = _text(row.get(key))
+        if len(value) > limit:
+            err(key, f"{title}过长（最多 {limit} 字）")
+        out.values[key] = value
+    if "name" in row and not out.values["name"]:
+        err("name", "姓名不能为空")
+    out.grid = grids(row.get("grid"), out)
+
+
+class _Grids:
+    """Resolves grid codes once each; ``allowed(path)`` says whether the user may write there."""
+
+    def __init__(self, session: Session, allowed: Callable[[str], bool]) -> None:
+        self.session, self.allowed = session, allowed
+        self.cache: dict[str, Grid | str] = {}
+
+    def __call__(self, value: Any, out: Outcome) -> Grid | None:
+        title = TITLES["grid"]
+        if isinstance(value, float):
+            out.errors.append(RowError(out.number, title, "所属网格编码须为文本格式"))
+            return None
+        code = _text(value)
+        if not code:
+            out.errors.append(RowError(out.number, title, "所属网格编码不能为空"))
+            return None
+        if code not in self.cache:
+            self.cache[code] = self._resolve(code)
+        found = self.cache[code]
+        if isinstance(found, str):
+            out.errors.append(RowError(out.number, title, found))
+            return None
+        return found
+
+    def _resolve(self, code: str) -> Grid | str:
+        node = self.session.scalars(select(Node).where(col(Node.code) == code)).first()
+        if node is None:
+            return f"网格编码 {code[:20]} 不存在"
+        if node.level != Level.GRID:
+            return f"{node.name}（{code}）不是网格，人员须登记到网格"
+        if not self.allowed(node.path):
+            return f"网格 {code} 不在您的管辖范围内"
+        return Grid(node.id or 0, node.code, node.path)
+
+
+def _decide(out: Outcome, mode: str, held: list[Person]) -> None:
+    """Set ``out.action`` (and the changes of an update) from the persons holding the ID."""
+    if out.errors or out.grid is None or out.info is None:
+        out.action = "error"
+        return
+    here = next((p for p in held if p.node_id == out.grid.id), None)
+    if here is not None:
+        if mode == "insert":
+            out.errors.append(RowError(out.number, TITLES["id_number"],
+                                       "该人员已在本网格登记（仅新增模式不更新已有人员）"))  # fmt: skip
+            out.action = "error"
+            return
+        out.person = here
+        out.changes = {k: v for k, v in out.values.items() if v and v != (getattr(here, k) or "")}
+        changed = bool(out.changes) or (out.kind and out.kind != here.kind)
+        out.action = "update" if changed else "unchanged"
+        return
+    if mode == "update":
+        out.errors.append(RowError(out.number, TITLES["id_number"],
+                                   "本网格未登记该人员（仅更新模式不新增人员）"))  # fmt: skip
+    elif not out.kind:
+        out.errors.append(RowError(out.number, TITLES["kind"], "新增人员须填写类别"))
+    elif not out.values.get("name"):
+        out.errors.append(RowError(out.number, TITLES["name"], "姓名不能为空"))
+    out.action = "error" if out.errors else ("claim" if held else "new")
+
+
+def outcomes(session: Session, path: Path, fmt: str, *, mode: str,
+             allowed: Callable[[str], bool]) -> Iterator[Outcome]:  # fmt: skip
+    """Every data row's outcome, in file order (the header row first, as an ``Outcome`` with
+    action ``header``). Reads the file once, in batches."""
+    if mode not in MODES:
+        raise ValidationError("导入方式应为 新增并更新、仅新增 或 仅更新")
+    grids = _Grids(session, allowed)
+    seen: dict[str, int] = {}
+    batch: list[Outcome] = []
+    for number, raw, row in read_rows(path, fmt):
+        if number == 1:
+            yield Outcome(1, raw, action="header")
+            continue
+        out = Outcome(number, raw)
+        _parse(out, row, grids)
+        if out.info is not None:
+            first = seen.setdefault(out.info.number, number)
+            if first != number:
+                out.errors.append(RowError(number, TITLES["id_number"], f"与第 {first} 行重复"))
+        batch.append(out)
+        if len(batch) >= BATCH:
+            yield from _lookup(session, batch, mode)
+            batch = []
+    yield from _lookup(session, batch, mode)
+
+
+def _lookup(session: Session, batch: list[Outcome], mode: str) -> Iterator[Outcome]:
+    numbers = [o.info.number for o in batch if o.info is not None and not o.errors]
+    held: dict[str, list[Person]] = {}
+    if numbers:
+        for p in session.scalars(select(Person).where(blind_in(Person.id_number, numbers))):
+            held.setdefault(p.id_number, []).append(p)
+    for out in batch:
+        _decide(out, mode, held.get(out.info.number, []) if out.info else [])
+        yield out
+
+
+def check(session: Session, path: Path, fmt: str, *, mode: str,
+          allowed: Callable[[str], bool]) -> Plan:  # fmt: skip
+    """The plan of a file without writing anything."""
+    plan = Plan()
+    for out in outcomes(session, path, fmt, mode=mode, allowed=allowed):
+        if out.action != "header":
+            plan.count(out)
+    if plan.total == 0:
+        raise ValidationError("文件中没有数据行")
+    return plan
+
+
+def apply(session: Session, path: Path, fmt: str, *, mode: str, allowed: Callable[[str], bool],
+          actor: Actor, progress: Callable[[int, int], None] | None = None) -> Plan:  # fmt: skip
+    """Check the file, then write every row in ``session``. Returns the plan with errors (and
+    writes nothing) when any row fails; the caller must then roll back (it has written
+    nothing, but keeps the unit of work all-or-nothing when a service call fails midway)."""
+    plan = check(session, path, fmt, mode=mode, allowed=allowed)
+    if plan.error_count:
+        return plan
+    done = 0
+    applied = Plan()
+    for out in outcomes(session, path, fmt, mode=mode, allowed=allowed):
+        if out.action == "header":
+            continue
+        if out.action == "error":  # changed since the check (another writer): refuse it all
+            applied.count(out)
+            return applied
+        _write(session, out, actor)
+        applied.count(out)
+        done += 1
+        if progress is not None and (done % 50 == 0 or done == plan.total):
+            progress(done, plan.total)
+    return applied
+
+
+def _write(session: Session, out: Outcome, actor: Actor) -> None:
+    assert out.info is not None and out.grid is not None
+    if out.action in ("new", "claim"):
+        grid = session.get(Node, out.grid.id)
+        assert grid is not None
+        v = out.values
+        service.register(session, grid, name=v["name"], id_number=out.info.number, kind=out.kind,
+                         ethnicity=v["ethnicity"], phone=v["phone"] or None, address=v["address"],
+                         hukou_address=v["hukou_address"], occupation=v["occupation"], tags=v["tags"],
+                         actor=actor)  # fmt: skip
+    elif out.action == "update" and out.person is not None:
+        if out.changes:
+            service.update_person(session, out.person, out.changes, actor=actor)
+        if out.kind and out.kind != out.person.kind:
+            service.change_kind(session, out.person, out.kind, "批量导入", actor=actor)
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def _text_cells(ws: Any, values: list[Any], text: set[int]) -> list[Any]:
+    from openpyxl.cell import WriteOnlyCell
+
+    cells = []
+    for i, value in enumerate(values):
+        cell = WriteOnlyCell(ws, value=_text(value) if i in text else value)
+        if isinstance(cell.value, str):
+            cell.data_type = "s"  # never a formula
+        if i in text:
+            cell.number_format = "@"
+        cells.append(cell)
+    return cells
+
+
+def error_report(session: Session, path: Path, fmt: str, *, mode: str,
+                 allowed: Callable[[str], bool], out: io.BufferedIOBase | io.BytesIO) -> int:  # fmt: skip
+    """Write the uploaded rows plus an 错误说明 column as xlsx to ``out``; the number of rows
+    with errors."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("导入错误")
+    text: set[int] = set()
+    width = 0
+    failed = 0
+    for o in outcomes(session, path, fmt, mode=mode, allowed=allowed):
+        if o.action == "header":
+            width = len(o.raw)
+            text = {i for i, h in enumerate(o.raw) if _header_key(h) in TEXT_KEYS}
+            ws.append(_text_cells(ws, [*o.raw, "错误说明"], set()))
+            continue
+        row = list(o.raw) + [None] * (width - len(o.raw))
+        note = "；".join(f"{e.column}：{e.message}" for e in o.errors)
+        failed += bool(o.errors)
+        ws.append(_text_cells(ws, [*row[:width], note], text))
+    wb.save(out)
+    return failed
+
+
+def template_xlsx() -> bytes:
+    """The import template: headers, text-formatted ID/phone/grid columns, dropdowns for 类别
+    and 性别, and a sheet explaining every column."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "人口信息"
+    ws.append([c.header for c in COLUMNS])
+    rows = 2000
+    for i, c in enumerate(COLUMNS, start=1):
+        letter = get_column_letter(i)
+        ws.cell(1, i).font = Font(bold=True, color="C00000" if c.required else "000000")
+        ws.column_dimensions[letter].width = (
+            24 if c.key in ("id_number", "address", "hukou_address") else 14
+        )
+        if c.key in TEXT_KEYS:
+            ws.column_dimensions[letter].number_format = "@"
+            for r in range(2, rows + 2):
+                ws.cell(r, i).number_format = "@"
+    lists = {"kind": "、".join(KIND_LABELS), "sex": "男、女"}
+    for key, title in (("kind", "类别"), ("sex", "性别")):
+        i = next(n for n, c in enumerate(COLUMNS, start=1) if c.key == key)
+        letter = get_column_letter(i)
+        dv = DataValidation(type="list", formula1='"' + lists[key].replace("、", ",") + '"',
+                            allow_blank=True, showErrorMessage=True, errorTitle=f"{title}不正确",
+                            error=f"请从下拉列表选择：{lists[key]}")  # fmt: skip
+        dv.add(f"{letter}2:{letter}{rows + 1}")
+        ws.add_data_validation(dv)
+    ws.freeze_panes = "A2"
+    help_ws = wb.create_sheet("填写说明")
+    help_ws.append(["列名", "是否必填", "说明"])
+    for c in COLUMNS:
+        help_ws.append([c.header, "必填" if c.required else "选填", c.help])
+    help_ws.append([])
+    help_ws.append(["导入方式", "", "新增并更新：按公民身份号码匹配本网格已登记人员，有则更新、无则新增；"
+                    "仅新增：已登记则报错；仅更新：未登记则报错。留空的单元格不会清除已有信息。"])  # fmt: skip
+    help_ws.append(
+        ["全部或全不", "", "任一行有错误时不导入任何数据；可下载错误报告，修改后重新上传整个文件。"]
+    )
+    help_ws.column_dimensions["A"].width = 14
+    help_ws.column_dimensions["C"].width = 90
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def template_csv() -> bytes:
+    """The CSV template (UTF-8 with BOM so spreadsheets open it in Chinese)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerow([c.header for c in COLUMNS])
+    return buf.getvalue().encode("utf-8-sig")
