@@ -86,6 +86,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         await run_in_threadpool(kernel.sync_declarations)
         # Periodic jobs in this worker (jobs.run_in_app); leases keep each to one worker.
         runner = await run_in_threadpool(start_in_app, kernel)

@@ -276,6 +276,7 @@ class Settings:
     locale: str
     host: str
     port: int
+    threads: int
     database_url: str
     busy_timeout_ms: int
     pool_size: int
@@ -424,6 +425,7 @@ def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
         locale=_get(raw, "site.locale", str),
         host=_get(raw, "server.host", str),
         port=port,
+        threads=_positive(raw, "server.threads"),
         database_url=db_url,
         busy_timeout_ms=_get(raw, "database.busy_timeout_ms", int),
         pool_size=_get(raw, "database.pool_size", int),
