@@ -28,7 +28,6 @@ from yiwang.cases.routing import orgs
 from yiwang.cases.workflow import Action, FormField
 from yiwang.errors import Forbidden, NotFound, ValidationError
 from yiwang.grid.levels import Level
-from yiwang.grid.models import Node
 from yiwang.privacy.masking import mask
 from yiwang.rbac.guard import public, requires
 from yiwang.web.context import actor, kernel_of, principal
@@ -77,7 +76,7 @@ def case_json(
 ) -> dict[str, Any]:
     wf = engine.workflow_of(kernel, s, case)
     ct = kernel.cases.types.get(case.case_type)
-    node = s.get(Node, case.node_id)
+    node = s.execute(select(NODE.c.id, NODE.c.code, NODE.c.name).where(NODE.c.id == case.node_id)).first()
     holder = orgs(s, [case.org_id]).get(case.org_id) if case.org_id else None
     out: dict[str, Any] = {
         "id": case.id, "serial": case.serial, "case_type": case.case_type,
@@ -440,14 +439,16 @@ def _act(request: Request, values: dict[str, Any], uploads: list[Upload]) -> Res
     if problems:
         raise ValidationError("操作参数有误", problems)
     case_id = int(request.path_params["case_id"])
-    with kernel.db.read() as s:
-        _visible(kernel, s, doer, case_id)  # before storing any upload of a stranger
+    if uploads:  # a stranger's upload must not even reach the blob store
+        with kernel.db.read() as s:
+            _visible(kernel, s, doer, case_id)
     given = ActionInput(
         opinion=str(values.get("opinion", "") or ""), target_org=target, assignee=assignee,
         copy_orgs=copies, fields=_strings(values.get("fields"), "fields"),
         files=engine.prepare_uploads(kernel, uploads),
     )  # fmt: skip
     with kernel.db.write() as s:
+        _visible(kernel, s, doer, case_id)
         step_id = engine.act(
             kernel, s, doer, case_id, str(request.path_params["action"]), given, version=version
         ).id
