@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
@@ -270,6 +271,16 @@ def grants_of(session: Session, user_id: int) -> tuple[Grant, ...]:
 TOUCH_EVERY = timedelta(seconds=60)
 
 
+def _principal_user(s: Session, user_id: int) -> Any:
+    """The user columns a principal needs, read without loading the User: a whole User would
+    decrypt its sensitive fields (TOTP secret, mobile) on every request."""
+    U = User.__table__  # type: ignore[attr-defined]
+    return s.execute(
+        select(U.c.id, U.c.username, U.c.display_name, U.c.active, U.c.must_change_password,
+               U.c.password_changed_at, U.c.totp_enabled).where(U.c.id == user_id)
+    ).first()  # fmt: skip
+
+
 def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Principal | None:
     """The principal of a session cookie, or None when it is unknown, idle or expired."""
     now = utcnow()
@@ -278,7 +289,7 @@ def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Pri
         row = s.get(AuthSession, sid)
         if row is None:
             return None
-        user = s.get(User, row.user_id)
+        user = _principal_user(s, row.user_id)
         grants = grants_of(s, row.user_id) if user else ()
     idle = now - (_aware(row.last_seen_at) or now) > timedelta(minutes=policy.session_idle_minutes)
     if user is None or not user.active or idle or (_aware(row.expires_at) or now) <= now:
@@ -290,7 +301,7 @@ def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Pri
             s.execute(update(AuthSession).where(AuthSession.id == sid).values(last_seen_at=now))  # type: ignore[arg-type]
     current = next((g for g in grants if g.assignment_id == row.assignment_id), grants[0] if grants else None)
     return Principal(
-        user_id=user.id or 0,
+        user_id=int(user.id),
         username=user.username,
         display_name=user.display_name,
         grants=grants,
@@ -379,11 +390,11 @@ def principal_for_token(db: Database, token: str) -> Principal | None:
             return None
         if (_aware(row.expires_at) or now) <= now:
             return None
-        user = s.get(User, row.user_id)
+        user = _principal_user(s, row.user_id)
         if user is None or not user.active:
             return None
         grants = grants_of(s, row.user_id)
     return Principal(
-        user_id=user.id or 0, username=user.username, display_name=user.display_name,
+        user_id=int(user.id), username=user.username, display_name=user.display_name,
         grants=grants, current=grants[0] if grants else None, via="token",
     )  # fmt: skip
