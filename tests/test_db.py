@@ -170,3 +170,32 @@ def test_postgres_scheme_uses_psycopg() -> None:
 
 def test_display_url_hides_the_password() -> None:
     assert display_url("postgresql://gx:s3cret-pw@db/yiwang") == "postgresql://gx:***@db/yiwang"
+
+
+def test_every_thread_may_hold_two_connections_at_once(yiwang_db: Database) -> None:
+    """A unit of work may open a short read inside it (epoch checks, the calendar). With every
+    request thread doing that at once, a pool smaller than two connections per thread waited
+    for itself until the pool timeout (seen as 30 s stalls under load on PostgreSQL)."""
+    threads = 12  # 24 connections at once: more than SQLAlchemy's default pool of 5 + 10 overflow
+    db = Database(yiwang_db.url.render_as_string(hide_password=False), threads=threads)
+    db.engine.pool._timeout = 5  # type: ignore[attr-defined]  # fail fast if it regresses
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def nested() -> None:
+        try:
+            with db.read() as outer:
+                outer.execute(text("SELECT 1"))
+                barrier.wait(timeout=20)  # every thread holds its first connection now
+                with db.read() as inner:
+                    inner.execute(text("SELECT 1"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=nested) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    db.dispose()
+    assert failures == []

@@ -48,6 +48,7 @@ class Kernel:
             busy_timeout_ms=settings.busy_timeout_ms,
             pool_size=settings.pool_size,
             echo=settings.echo_sql,
+            threads=settings.threads,
         )
         self.host = load_plugins(settings.plugins_enabled, extra=extra_plugins, builtin=builtin)
         self.activation = Activation(self.db, self.host, settings.activation_refresh_seconds)

@@ -43,10 +43,13 @@ def display_url(url: URL | str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool, connections: int) -> Engine:
+    memory = url.database in (None, "", ":memory:")  # one shared connection: no pool to size
+    pool = {} if memory else {"pool_size": connections, "max_overflow": connections}
     engine = create_engine(
         url,
         echo=echo,
+        **pool,
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
     )
 
@@ -68,8 +71,11 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, echo: bool) -> Engine:
     return engine
 
 
-def _postgresql_engine(url: URL, pool_size: int, echo: bool) -> Engine:
-    return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+def _postgresql_engine(url: URL, pool_size: int, echo: bool, connections: int) -> Engine:
+    return create_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=max(0, connections - pool_size),
+        pool_pre_ping=True,
+    )  # fmt: skip
 
 
 class Database:
@@ -84,15 +90,19 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, busy_timeout_ms: int = 10000, pool_size: int = 10, echo: bool = False
+        self, url: str, *, busy_timeout_ms: int = 10000, pool_size: int = 10, echo: bool = False,
+        threads: int = 16,
     ) -> None:
         self.url = normalise_url(url)
         self.backend = self.url.get_backend_name()
         try:
+            # A unit of work may open a short read inside it (epoch checks, the calendar), so a
+            # thread can hold two connections: a pool smaller than that deadlocks under load.
+            connections = 2 * threads + 2
             if self.backend == "sqlite":
-                self.engine = _sqlite_engine(self.url, busy_timeout_ms, echo)
+                self.engine = _sqlite_engine(self.url, busy_timeout_ms, echo, connections)
             else:
-                self.engine = _postgresql_engine(self.url, pool_size, echo)
+                self.engine = _postgresql_engine(self.url, pool_size, echo, connections)
         except NoSuchModuleError as exc:
             raise SettingsError(f"数据库驱动不可用: {exc}") from None
         self._write_engine = self.engine.execution_options(**{_WRITE: True})
