@@ -169,26 +169,24 @@ def _loads(text: str, what: str) -> Any:
         raise ValidationError(f"{what}不是有效的 JSON") from None
 
 
-def _float(values: dict[str, Any], key: str, problems: list[str]) -> float | None:
+def _number(values: dict[str, Any], key: str, kind: type[int] | type[float], problems: list[str]) -> Any:
+    """``values[key]`` as ``kind`` (None when absent); a bad value is a problem in Chinese."""
     raw = values.get(key)
     if raw in (None, ""):
         return None
     try:
-        return float(raw)
+        return kind(raw)
     except (TypeError, ValueError):
-        problems.append(f"{key} 应为数字")
+        problems.append(f"{key} 应为{'整数' if kind is int else '数字'}")
         return None
+
+
+def _float(values: dict[str, Any], key: str, problems: list[str]) -> float | None:
+    return _number(values, key, float, problems)  # type: ignore[no-any-return]
 
 
 def _int(values: dict[str, Any], key: str, problems: list[str]) -> int | None:
-    raw = values.get(key)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        problems.append(f"{key} 应为整数")
-        return None
+    return _number(values, key, int, problems)  # type: ignore[no-any-return]
 
 
 def _strings(raw: Any, what: str) -> dict[str, str]:

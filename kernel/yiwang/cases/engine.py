@@ -165,7 +165,9 @@ def may_act(kernel: Kernel, doer: Doer, action: Action, case: Case) -> bool:
     if doer.grants is None:
         return True
     if action.reporter_only:
-        return kernel.authz.allowed(doer.grants, action.permission, case.node_path)
+        return case.reporter_id == doer.user_id and kernel.authz.allowed(
+            doer.grants, action.permission, case.node_path
+        )
     if kernel.authz.allowed(doer.grants, action.permission, case.org_path):
         return True
     if case.assignee_id is not None and case.assignee_id == doer.user_id:
@@ -183,8 +185,6 @@ def available(kernel: Kernel, session: Session, doer: Doer, case: Case) -> list[
     wf = workflow_of(kernel, session, case)
     out = []
     for a in wf.actions_from(case.state):
-        if a.reporter_only and doer.grants is not None and case.reporter_id != doer.user_id:
-            continue
         if a.effect in ("extend_approve", "extend_reject") and not case.extension_days:
             continue
         if a.effect == "extend_request" and case.extension_days:
@@ -434,8 +434,6 @@ def act(
         raise ValidationError(f"事件当前状态为「{wf.state(case.state).title}」，不能{action.title}")
     if not may_act(kernel, doer, action, case):
         raise Forbidden(f"没有权限{action.title}此事件")
-    if action.reporter_only and doer.grants is not None and case.reporter_id != doer.user_id:
-        raise Forbidden(f"只有上报人可以{action.title}")
     problems: list[str] = []
     opinion = _clean(given.opinion, 2000, "处理意见", problems, required=action.opinion)
     values = form_values(action.fields, given.fields, problems)
