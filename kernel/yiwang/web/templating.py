@@ -119,7 +119,11 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=settings.debug,
+            extensions=["jinja2.ext.i18n"],
         )
+        # Message ids are the Chinese source text (zh_CN is the default and needs no catalog);
+        # render() installs the request's locale as `_`/`gettext`/`ngettext` (docs/i18n.md).
+        self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
         self.env.filters["mask"] = mask  # {{ p.id_number|mask("id_number") }}
         from yiwang.web.security import csrf_token_of
 
