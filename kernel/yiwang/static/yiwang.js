@@ -14,3 +14,53 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     event.detail.isError = false;
   }
 });
+
+// Widgets: an element `<div data-widget="map" data-scripts="/static/vendor/leaflet/leaflet.js
+// /static/js/map.js" data-styles="/static/vendor/leaflet/leaflet.css">` loads its scripts (in
+// order, once per page) and styles, then `yiwang.widgets.map(el)` is called — on page load and on
+// every htmx swap that brings one in. Heavy libraries (ECharts, Leaflet) load only where used.
+window.yiwang = window.yiwang || { widgets: {} };
+(() => {
+  const loaded = new Map();
+  const loadScript = (src) => {
+    if (!loaded.has(src)) {
+      loaded.set(src, new Promise((resolve, reject) => {
+        const s = document.createElement("script");
+        s.src = src;
+        s.onload = resolve;
+        s.onerror = () => reject(new Error("无法加载 " + src));
+        document.head.appendChild(s);
+      }));
+    }
+    return loaded.get(src);
+  };
+  const loadStyle = (href) => {
+    if (!document.querySelector(`link[rel=stylesheet][href="${href}"]`)) {
+      const l = document.createElement("link");
+      l.rel = "stylesheet";
+      l.href = href;
+      document.head.appendChild(l);
+    }
+  };
+  const words = (s) => (s || "").split(/\s+/).filter(Boolean);
+  const mount = async (el) => {
+    if (el.dataset.mounted) return;
+    el.dataset.mounted = "1";
+    words(el.dataset.styles).forEach(loadStyle);
+    try {
+      for (const src of words(el.dataset.scripts)) await loadScript(src);
+      const init = window.yiwang.widgets[el.dataset.widget];
+      if (!init) throw new Error("未知组件 " + el.dataset.widget);
+      init(el);
+    } catch (err) {
+      el.setAttribute("role", "alert");
+      el.textContent = "组件加载失败：" + err.message;
+    }
+  };
+  const scan = (root) => {
+    if (root.matches && root.matches("[data-widget]")) mount(root);
+    root.querySelectorAll && root.querySelectorAll("[data-widget]").forEach(mount);
+  };
+  document.addEventListener("DOMContentLoaded", () => scan(document));
+  document.addEventListener("htmx:load", (event) => scan(event.target));
+})();
