@@ -461,7 +461,7 @@ def test_routing_rules_are_set_only_inside_the_jurisdiction(desk: Desk) -> None:
 
 def test_the_menu_shows_the_case_pages_to_those_who_may_use_them(desk: Desk) -> None:
     menu = desk.browser("station").get("/cases/").text
-    assert 'href="/cases/">事件办理' in menu and 'href="/cases/new">事件上报' in menu
+    assert 'href="/cases/" aria-current="page">事件办理' in menu and 'href="/cases/new">事件上报' in menu
     assert "/admin/routing" not in menu
     assert 'href="/admin/routing">流转规则' in desk.browser("county").get("/cases/").text
 

@@ -36,7 +36,8 @@ from yiwang.hookspecs import hookimpl
 from yiwang.jobs import Job
 from yiwang.kernel import Kernel
 from yiwang.notify import Message, Notifier
-from yiwang.plugins.records import MenuItem, Permission, RoleSpec
+from yiwang.pinyin import INITIALS_TYPE, pinyin_initials
+from yiwang.plugins.records import MenuItem, Permission, RoleSpec, SearchHit
 from yiwang.plugins.spec import PluginSpec, Scope
 from yiwang.privacy import (
     Codec,
@@ -64,6 +65,7 @@ from yiwang.privacy import (
 from yiwang.rbac.guard import AUTHENTICATED, PUBLIC, public, require, requires
 from yiwang.stats import Indicator
 from yiwang.web.context import actor, current_node, kernel_of, principal
+from yiwang.web.search import text_match as search_match
 
 
 def kernel(conn: HTTPConnection) -> Kernel:
@@ -139,6 +141,11 @@ __all__ = [
     "render_fragment",
     "subtree_filter",
     "write",
+    # global search (docs/plugins/hooks.md, yiwang_search)
+    "INITIALS_TYPE",
+    "SearchHit",
+    "pinyin_initials",
+    "search_match",
     # coordinates (docs/grid.md)
     "distance_m",
     "gcj02_to_wgs84",

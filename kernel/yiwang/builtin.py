@@ -52,12 +52,14 @@ def yiwang_routes() -> Sequence[BaseRoute]:
     from yiwang.auth import totp
     from yiwang.calendar import pages as calendar_pages
     from yiwang.cases import api as cases_api
+    from yiwang.cases import badge
     from yiwang.cases import pages as cases_pages
     from yiwang.jobs import pages as job_pages
     from yiwang.notify import pages as notify_pages
-    from yiwang.web import pages
+    from yiwang.web import pages, search
 
     return [
+        *search.routes(), *badge.routes(),
         *cases_api.routes(), *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
         *job_pages.routes(), *calendar_pages.routes(), *notify_pages.routes(), *cases_pages.routes(),
     ]  # fmt: skip
@@ -80,6 +82,13 @@ def yiwang_menu_items() -> Sequence[MenuItem]:
         MenuItem(label="事件上报", href="/cases/new", icon="plus", order=21, section="事件", permission="cases.report"),
         MenuItem(label="流转规则", href="/admin/routing", icon="route", order=88, section="系统管理", permission="cases.routing"),
     ]
+
+
+@hookimpl
+def yiwang_search(request: Any, q: str, limit: int) -> Sequence[Any]:
+    from yiwang.web.search import kernel_hits
+
+    return kernel_hits(request, q, limit)
 
 
 @hookimpl

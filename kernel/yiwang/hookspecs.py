@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from yiwang.grid.models import Node
     from yiwang.jobs.declarations import Job
     from yiwang.kernel import Kernel
-    from yiwang.plugins.records import MenuItem, Permission, RoleSpec
+    from yiwang.plugins.records import MenuItem, Permission, RoleSpec, SearchHit
     from yiwang.privacy.registry import PersonalField
     from yiwang.stats.indicators import Indicator
 
@@ -251,6 +251,24 @@ def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Mark
 
 
 @hookspec
+def yiwang_search(request: Request, q: str, limit: int) -> Sequence[SearchHit] | None:
+    """Answer the global search (Ctrl+K or ``/`` in the top bar, ``/search?q=``).
+
+    Called for the plugins active at the user's current node. Return the hits the user may see
+    — scoped in SQL to where they hold the permission of the page a hit links to — with
+    personal data masked as that page masks it. Match what a user types: codes and numbers by
+    prefix, names by substring, and a Latin ``q`` by pinyin initials where the plugin stores
+    them (``yiwang.api.pinyin_initials``).
+
+    :param request: the current request (``yiwang.api.principal(request)`` is the user).
+    :param q: the stripped query, 1–50 characters.
+    :param limit: at most this many hits from this plugin.
+    :returns: ``SearchHit`` records, or None.
+    :since: 1.1
+    """
+
+
+@hookspec
 def yiwang_case_guard(
     session: Session, case: Case, action: str, opinion: str, actor: Actor
 ) -> str | Sequence[str] | None:
@@ -337,7 +355,9 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
 
 
 #: Hooks dispatched per node (``PluginHost.hook_at``); the rest reach every enabled plugin.
-NODE_HOOKS = frozenset({"yiwang_template_slot", "yiwang_case_guard", "yiwang_case_changed"})
+NODE_HOOKS = frozenset(
+    {"yiwang_template_slot", "yiwang_search", "yiwang_case_guard", "yiwang_case_changed"}
+)
 
 #: Declaration hooks, collected per plugin in load order (``PluginHost.collect``).
 DECLARATION_HOOKS = frozenset(

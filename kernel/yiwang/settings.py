@@ -266,6 +266,20 @@ def _jobs(raw: Mapping[str, Any]) -> JobSettings:
 
 
 @dataclass(frozen=True)
+class UiSettings:
+    """The staff web UI (``[ui]``, docs/themes.md)."""
+
+    badge_refresh_seconds: float
+
+
+def _ui(raw: Mapping[str, Any]) -> UiSettings:
+    every = _get(raw, "ui.badge_refresh_seconds", float)
+    if every <= 0:
+        raise SettingsError(f"配置项 ui.badge_refresh_seconds 应为正数，实际为 {every}")
+    return UiSettings(badge_refresh_seconds=every)
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     site_file: Path
@@ -294,6 +308,7 @@ class Settings:
     notify: NotifySettings
     files: FilesSettings
     jobs: JobSettings
+    ui: UiSettings
     #: The merged raw tables, for plugin settings under ``[plugin.<name>]``.
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
@@ -448,6 +463,7 @@ def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
         notify=_notify(raw),
         files=_files(raw, home),
         jobs=_jobs(raw),
+        ui=_ui(raw),
         raw=raw,
     )
 

@@ -281,8 +281,12 @@ def _principal_user(s: Session, user_id: int) -> Any:
     ).first()  # fmt: skip
 
 
-def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Principal | None:
-    """The principal of a session cookie, or None when it is unknown, idle or expired."""
+def principal_for_session(
+    db: Database, policy: AuthSettings, token: str, touch: bool = True
+) -> Principal | None:
+    """The principal of a session cookie, or None when it is unknown, idle or expired.
+
+    ``touch`` False leaves the idle timer alone (background refreshes)."""
     now = utcnow()
     sid = token_hash(token)
     with db.read() as s:
@@ -296,7 +300,7 @@ def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Pri
         with db.write() as s:
             s.execute(delete(AuthSession).where(AuthSession.id == sid))  # type: ignore[arg-type]
         return None
-    if now - (_aware(row.last_seen_at) or now) > TOUCH_EVERY:
+    if touch and now - (_aware(row.last_seen_at) or now) > TOUCH_EVERY:
         with db.write() as s:
             s.execute(update(AuthSession).where(AuthSession.id == sid).values(last_seen_at=now))  # type: ignore[arg-type]
     current = next((g for g in grants if g.assignment_id == row.assignment_id), grants[0] if grants else None)
@@ -315,6 +319,16 @@ def principal_for_session(db: Database, policy: AuthSettings, token: str) -> Pri
         totp_setup_required=not user.totp_enabled
         and any(g.role in policy.totp_required_roles for g in grants),
     )
+
+
+def session_alive(db: Database, policy: AuthSettings, session_id: str) -> bool:
+    """Is the session (by its stored id) still valid? Read only: it touches nothing."""
+    now = utcnow()
+    with db.read() as s:
+        row = s.get(AuthSession, session_id)
+    if row is None or (_aware(row.expires_at) or now) <= now:
+        return False
+    return now - (_aware(row.last_seen_at) or now) <= timedelta(minutes=policy.session_idle_minutes)
 
 
 def switch_jurisdiction(db: Database, principal: Principal, assignment_id: int) -> None:

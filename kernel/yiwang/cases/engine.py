@@ -36,6 +36,7 @@ from yiwang.grid import tree
 from yiwang.grid.geo import gcj02_to_wgs84
 from yiwang.grid.levels import Level
 from yiwang.grid.models import Node
+from yiwang.pinyin import pinyin_initials
 from yiwang.rbac.models import Assignment
 
 if TYPE_CHECKING:
@@ -340,7 +341,7 @@ def report(
     values: dict[str, Any] = {
         "serial": "t" + uuid.uuid4().hex[:24],  # replaced by the real serial once the id is known
         "case_type": ct.name, "workflow": wf_name, "workflow_version": version,
-        "title": title, "description": description, "channel": new.channel,
+        "title": title, "title_initials": pinyin_initials(title), "description": description, "channel": new.channel,
         "channel_key": new.channel_key, "reporter_id": doer.user_id,
         "reporter_name": reporter_name or (doer.name if doer.grants is not None else ""),
         "reporter_phone": phone, "node_id": node.id, "node_path": node.path,

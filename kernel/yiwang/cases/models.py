@@ -8,6 +8,7 @@ from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from yiwang.grid.models import PATH_TYPE, utcnow
+from yiwang.pinyin import INITIALS_TYPE
 from yiwang.privacy.fields import personal_field, sensitive_field
 
 #: Urgency (紧急程度) and scale (规模) codes with their Chinese names.
@@ -53,6 +54,8 @@ class Case(SQLModel, table=True):
     workflow: str = Field(max_length=60)
     workflow_version: int
     title: str = Field(max_length=120)
+    #: Pinyin initials of the title, for the global search.
+    title_initials: str = Field(default="", sa_column=Column(INITIALS_TYPE, nullable=False, server_default="", index=True))
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     channel: str = Field(max_length=20)
     #: The channel's message id (idempotency key): a retried submission finds the first case.

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from yiwang.pinyin import INITIALS_TYPE
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -31,6 +33,8 @@ class Node(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=20, unique=True)
     name: str = Field(max_length=100)
+    #: Pinyin initials of the name (``xxtq`` for 西乡塘区), for the global search.
+    initials: str = Field(default="", sa_column=Column(INITIALS_TYPE, nullable=False, server_default="", index=True))
     level: int = Field(index=True)
     kind: str = Field(default="", max_length=20)
     parent_id: int | None = Field(default=None, foreign_key="grid_node.id")

@@ -24,6 +24,7 @@ from yiwang.grid.levels import Level
 from yiwang.grid.models import utcnow
 from yiwang.grid.service import add_nodes
 from yiwang.grid.tree import ROW_COLUMNS, NewNode, T, bulk_create, check_name, within
+from yiwang.pinyin import pinyin_initials
 
 if TYPE_CHECKING:
     from yiwang.kernel import Kernel
@@ -191,7 +192,7 @@ def import_roster(
             ) from None
     for node_id, name in renames:
         session.connection().execute(
-            update(T).where(T.c.id == node_id).values(name=name, updated_at=utcnow())
+            update(T).where(T.c.id == node_id).values(name=name, initials=pinyin_initials(name), updated_at=utcnow())
         )
     return ImportResult(created=len(nodes), updated=len(renames))
 

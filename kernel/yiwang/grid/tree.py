@@ -17,6 +17,7 @@ from yiwang.errors import NotFound, ValidationError
 from yiwang.grid import codes
 from yiwang.grid.levels import Level
 from yiwang.grid.models import Node, utcnow
+from yiwang.pinyin import pinyin_initials
 from yiwang.settings import GridCodeRules
 
 #: Ancestor column holding the node's ancestor at each level (the unit level has none).
@@ -269,6 +270,7 @@ def bulk_create(
             "id": node_id,
             "code": item.code,
             "name": name,
+            "initials": pinyin_initials(name),
             "level": int(item.level),
             "kind": item.kind or info.kind,
             "parent_id": parent["id"] if parent else None,

@@ -69,3 +69,23 @@ class RoleSpec:
     title: str
     description: str = ""
     admin_kind: str = ""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One answer of the global search (全局搜索, ``yiwang_search``).
+
+    Parameters
+    ----------
+    kind: what it is, in Chinese, e.g. ``"事件"``, ``"区划"``, ``"人员"`` (results are grouped by it).
+    title: the line shown; personal data masked as on the page it links to.
+    url: the page it opens (absolute path).
+    detail: an optional second line (code, state, place).
+    rank: lower comes first inside its kind (0 = exact match).
+    """
+
+    kind: str
+    title: str
+    url: str
+    detail: str = ""
+    rank: int = 10

@@ -87,6 +87,22 @@ def grid_search(request: Request) -> Response:
 
 
 @public
+async def set_locale(request: Request) -> Response:
+    """Switch the interface language (a cookie; a year), then back to the page it came from."""
+    from yiwang.web.i18n import COOKIE
+
+    form = await request.form()
+    chosen = str(form.get("locale", ""))
+    back = str(form.get("next", "")) or "/"
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/"
+    response = RedirectResponse(back, status_code=303)
+    if chosen in kernel_of(request).templates.catalogs.available:
+        response.set_cookie(COOKIE, chosen, max_age=365 * 86400, httponly=True, samesite="lax")
+    return response
+
+
+@public
 def healthz(request: Request) -> Response:
     """Liveness and readiness: 200 when the database answers, 503 otherwise."""
     kernel = kernel_of(request)
@@ -117,6 +133,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/", home, name="home"),
         Route("/healthz", healthz, name="healthz"),
+        Route("/locale", set_locale, methods=["POST"], name="locale"),
         Route("/grid/", grid_index, name="grid:index"),
         Route("/grid/search", grid_search, name="grid:search"),
         Route("/grid/{code:str}", grid_node, name="grid:node"),

@@ -94,8 +94,11 @@ class SecurityMiddleware:
         if bearer:
             principal = await run_in_threadpool(service.principal_for_token, self.kernel.db, bearer)
         elif session_token:
+            # A background refresh (the inbox badge) is not the user at work: it must not keep
+            # an idle session alive.
+            touch = not any(k == b"x-yiwang-background" for k, _ in scope["headers"])
             principal = await run_in_threadpool(
-                service.principal_for_session, self.kernel.db, self.kernel.settings.auth, session_token
+                service.principal_for_session, self.kernel.db, self.kernel.settings.auth, session_token, touch
             )
         if principal is not None:
             await run_in_threadpool(self.kernel.authz.check_epoch)

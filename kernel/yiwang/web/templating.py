@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from yiwang.errors import SettingsError
 from yiwang.plugins.host import KERNEL
 from yiwang.privacy.masking import mask
 from yiwang.settings import package_root
+from yiwang.web.i18n import NAMES, Catalogs, html_lang
 
 if TYPE_CHECKING:
     from yiwang.kernel import Kernel
@@ -103,7 +105,11 @@ class Templates:
             prefixed[f"@theme:{folder.name}"] = loader
             chain.append(loader)
         self.plugin_static: dict[str, Path] = {}
+        locale_dirs = [package_root() / "locale"]
         for spec in kernel.host.specs.values():
+            ldir = plugin_dir(spec.package_name, "locale")
+            if ldir is not None:
+                locale_dirs.append(ldir)
             tdir = plugin_dir(spec.package_name, "templates")
             if tdir is not None:
                 loader = FileSystemLoader(tdir)
@@ -124,6 +130,8 @@ class Templates:
         # Message ids are the Chinese source text (zh_CN is the default and needs no catalog);
         # render() installs the request's locale as `_`/`gettext`/`ngettext` (docs/i18n.md).
         self.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+        self.catalogs = Catalogs(settings.locale, locale_dirs)
+        self._gettexts: dict[str, dict[str, Any]] = {}
         self.env.filters["mask"] = mask  # {{ p.id_number|mask("id_number") }}
         from yiwang.web.security import csrf_token_of
 
@@ -134,10 +142,28 @@ class Templates:
             csrf_token=csrf_token_of,
             auth_policy=settings.auth,
         )
+        self.role_titles = {r.name: r.title for _, r in kernel.host.collect_items("yiwang_roles")}
+        self.env.globals["role_titles"] = self.role_titles
         self.menu = sorted(
             (replace(item, plugin=name) for name, item in kernel.host.collect_items("yiwang_menu_items")),
             key=lambda m: (m.order, m.label),
         )
+
+    def language(self, request: Request) -> dict[str, Any]:
+        """The template names that carry a request's language: ``_``, ``gettext``, ``ngettext``,
+        ``lang`` (for ``<html lang>``), ``locale`` and the ``locales`` to switch to."""
+        lang = self.catalogs.choose(request)
+        if lang not in self._gettexts:
+            tr = self.catalogs.translations(lang)
+            self._gettexts[lang] = {
+                "_": _newstyle_gettext(tr.gettext),
+                "gettext": _newstyle_gettext(tr.gettext),
+                "ngettext": _newstyle_ngettext(tr.ngettext),
+                "lang": html_lang(lang),
+                "locale": lang,
+                "locales": [(code, NAMES.get(code, code)) for code in self.catalogs.available],
+            }
+        return self._gettexts[lang]
 
     def theme_static(self) -> ChainStaticFiles:
         return ChainStaticFiles([d / "static" for d in self.theme_dirs if (d / "static").is_dir()])
@@ -177,17 +203,72 @@ class Templates:
         )
         principal = request.scope.get("yiwang.principal")
         ctx = {
+            **self.language(request),
             "request": request,
             "htmx": htmx,
             "node": node,
             "principal": principal,
-            "menu": self.menu_for(node, principal),
-            **(context or {}),
         }
+        if not htmx:  # the shell: only a whole page draws it
+            menu = self.menu_for(node, principal)
+            ctx |= {
+                "menu": menu,
+                "menu_sections": menu_sections(menu),
+                "menu_active": active_href(menu, request.url.path),
+                "inbox_badge": principal is not None
+                and self.kernel.authz.allowed(principal.grants, "cases.view", None),
+            }
+        ctx |= context or {}
         html = self.env.get_template(name).render(ctx)
         response = HTMLResponse(html, status_code=status_code)
         response.headers["Vary"] = "HX-Request"
         return response
 
     def render_fragment(self, name: str, context: dict[str, Any]) -> Markup:
-        return Markup(self.env.get_template(name).render(context))
+        request = context.get("request")
+        lang = self.language(request) if isinstance(request, Request) else {}
+        return Markup(self.env.get_template(name).render({**lang, **context}))
+
+
+def menu_sections(menu: list[Any]) -> list[tuple[str, list[Any]]]:
+    """Menu items grouped by section, sections in the order of their first item."""
+    sections: dict[str, list[Any]] = {}
+    for item in menu:
+        sections.setdefault(item.section, []).append(item)
+    return list(sections.items())
+
+
+def active_href(menu: list[Any], path: str) -> str:
+    """The item a page belongs to: the longest ``href`` that starts the path."""
+    best = ""
+    for item in menu:
+        href = item.href.split("?")[0]
+        if (path == href or path.startswith(href.rstrip("/") + "/")) and len(href) > len(best):
+            best = item.href
+    return best
+
+
+def _newstyle_gettext(func: Callable[[str], str]) -> Callable[..., str]:
+    """``_("共 %(n)s 件", n=3)``: translated, then formatted with escaped values (as Jinja's
+    newstyle gettext does)."""
+
+    @pass_context
+    def gettext(context: Any, message: str, /, **variables: Any) -> str:
+        rv: str = func(message)
+        if context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    return gettext
+
+
+def _newstyle_ngettext(func: Callable[[str, str, int], str]) -> Callable[..., str]:
+    @pass_context
+    def ngettext(context: Any, singular: str, plural: str, num: int, /, **variables: Any) -> str:
+        variables.setdefault("num", num)
+        rv: str = func(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            rv = Markup(rv)
+        return rv % variables
+
+    return ngettext
