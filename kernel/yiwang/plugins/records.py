@@ -89,3 +89,27 @@ class SearchHit:
     url: str
     detail: str = ""
     rank: int = 10
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """A code table (数据字典) a plugin (or the kernel) declares, e.g. 民族 or 房屋用途.
+
+    Forms offer its items and pages show their labels; a province's administrators may rename
+    items, reorder them, switch them off and — when ``extensible`` — add their own (字典管理).
+    Codes are what is stored, so a declared item's code never changes.
+
+    Parameters
+    ----------
+    name: ``<plugin>.<name>``, e.g. ``population.ethnicity``.
+    title: Chinese name, e.g. ``"民族"``.
+    items: ``(code, label)`` pairs in their default order.
+    extensible: may a province add items of its own? (False where code depends on the codes.)
+    description: one line for the administration page.
+    """
+
+    name: str
+    title: str
+    items: tuple[tuple[str, str], ...]
+    extensible: bool = False
+    description: str = ""
