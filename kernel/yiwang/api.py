@@ -25,6 +25,8 @@ from yiwang.cases.engine import ActionInput, Doer, NewCase, Upload
 from yiwang.cases.engine import act as act_on_case
 from yiwang.cases.engine import report as report_case
 from yiwang.cases.workflow import Action, CaseType, FormField, Limits, State, Workflow
+from yiwang.dicts import dictionary
+from yiwang.dicts import labels as dictionary_labels
 from yiwang.errors import Forbidden, NotFound, ValidationError, YiwangError
 from yiwang.files import FileRejected, StoredFile, file_response, files_of, get_file, store_file
 from yiwang.grid.geo import distance_m, gcj02_to_wgs84, wgs84_to_gcj02
@@ -37,7 +39,7 @@ from yiwang.jobs import Job
 from yiwang.kernel import Kernel
 from yiwang.notify import Message, Notifier
 from yiwang.pinyin import INITIALS_TYPE, pinyin_initials
-from yiwang.plugins.records import MenuItem, Permission, RoleSpec, SearchHit
+from yiwang.plugins.records import Dictionary, MenuItem, Permission, RoleSpec, SearchHit
 from yiwang.plugins.spec import PluginSpec, Scope
 from yiwang.privacy import (
     Codec,
@@ -141,6 +143,10 @@ __all__ = [
     "render_fragment",
     "subtree_filter",
     "write",
+    # dictionaries (docs/dictionaries.md)
+    "Dictionary",
+    "dictionary",
+    "dictionary_labels",
     # global search (docs/plugins/hooks.md, yiwang_search)
     "INITIALS_TYPE",
     "SearchHit",

@@ -27,6 +27,7 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
     from yiwang.auth.models import ApiToken, AuthSession, LoginAttempt, User
     from yiwang.calendar.models import CalendarDay
     from yiwang.cases.models import Case, CaseCopy, CaseStep, RoutingRule, WorkflowVersion
+    from yiwang.dicts.models import DictOverride
     from yiwang.files.models import StoredFile
     from yiwang.grid.models import Node, Organisation
     from yiwang.jobs.models import KernelJob
@@ -40,7 +41,7 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
         User, AuthSession, LoginAttempt, ApiToken,
         Role, PolicyLine, DefaultGrantApplied, Assignment, CalendarDay,
         AuditEvent, AuditCheckpoint, AuditHead, StatsRollup, KernelJob, NotifyMessage,
-        Case, CaseStep, CaseCopy, WorkflowVersion, RoutingRule, StoredFile,
+        Case, CaseStep, CaseCopy, WorkflowVersion, RoutingRule, StoredFile, DictOverride,
     ]  # fmt: skip
 
 
@@ -54,12 +55,13 @@ def yiwang_routes() -> Sequence[BaseRoute]:
     from yiwang.cases import api as cases_api
     from yiwang.cases import badge
     from yiwang.cases import pages as cases_pages
+    from yiwang.dicts import pages as dict_pages
     from yiwang.jobs import pages as job_pages
     from yiwang.notify import pages as notify_pages
     from yiwang.web import pages, search
 
     return [
-        *search.routes(), *badge.routes(),
+        *search.routes(), *badge.routes(), *dict_pages.routes(),
         *cases_api.routes(), *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
         *job_pages.routes(), *calendar_pages.routes(), *notify_pages.routes(), *cases_pages.routes(),
     ]  # fmt: skip
@@ -81,6 +83,19 @@ def yiwang_menu_items() -> Sequence[MenuItem]:
         MenuItem(label="事件办理", href="/cases/", icon="inbox", order=20, section="事件", permission="cases.view"),
         MenuItem(label="事件上报", href="/cases/new", icon="plus", order=21, section="事件", permission="cases.report"),
         MenuItem(label="流转规则", href="/admin/routing", icon="route", order=88, section="系统管理", permission="cases.routing"),
+        MenuItem(label="数据字典", href="/admin/dictionaries", icon="list", order=89, section="系统管理", permission="dicts.manage"),
+    ]
+
+
+@hookimpl
+def yiwang_dictionaries() -> Sequence[Any]:
+    from yiwang.cases.models import SCALE, URGENCY
+    from yiwang.plugins.records import Dictionary
+
+    # Routing rules and clocks match these codes: a province renames and reorders, never adds.
+    return [
+        Dictionary("cases.urgency", "事件紧急程度", tuple(URGENCY.items()), description="事件上报与查询的紧急程度"),
+        Dictionary("cases.scale", "事件规模", tuple(SCALE.items()), description="事件上报与流转规则的事件规模"),
     ]
 
 
@@ -159,6 +174,7 @@ def yiwang_permissions() -> Sequence[Permission]:
         Permission("audit.export", "导出审计日志"),
         Permission("jobs.manage", "查看与运行定时任务"),
         Permission("calendar.manage", "维护工作日历（节假日与调休）"),
+        Permission("dicts.manage", "维护数据字典（按省调整下拉选项）"),
         Permission("notify.manage", "查看与重发失败通知"),
         Permission("privacy.reveal", "查看敏感信息原文（须说明用途，留痕）", personal=True),
         *CASE_PERMISSIONS,
@@ -193,7 +209,7 @@ def yiwang_grants() -> Mapping[str, Sequence[str]]:
         "community_staff": [*view, "privacy.reveal"],
         "grid_worker": [*view, "privacy.reveal"],
         "system_admin": [*view, "grid.manage", "plugins.manage", "users.view", "users.manage", "roles.manage", "jobs.manage",
-                         "calendar.manage", "notify.manage"],
+                         "calendar.manage", "notify.manage", "dicts.manage"],
         "security_admin": [*view, "users.view", "security.manage"],
         "audit_admin": [*view, "audit.view", "audit.export"],
     })

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from yiwang.grid.models import Node
     from yiwang.jobs.declarations import Job
     from yiwang.kernel import Kernel
-    from yiwang.plugins.records import MenuItem, Permission, RoleSpec, SearchHit
+    from yiwang.plugins.records import Dictionary, MenuItem, Permission, RoleSpec, SearchHit
     from yiwang.privacy.registry import PersonalField
     from yiwang.stats.indicators import Indicator
 
@@ -225,6 +225,21 @@ def yiwang_case_types() -> Sequence[CaseType]:
     """
 
 
+@hookspec
+def yiwang_dictionaries() -> Sequence[Dictionary]:
+    """Declare the plugin's code tables (数据字典), e.g. 民族 or 房屋用途.
+
+    Forms offer ``yiwang.api.dictionary(kernel, name, node_path)`` (the province's switched-on
+    items, code → label, in its order) and pages show stored codes with
+    ``yiwang.api.dictionary_labels(...)``. A province's administrators rename, reorder and switch
+    off items on 系统管理 › 数据字典, and add items to ``extensible`` ones; codes are what is
+    stored and never change. Names are ``<plugin>.<name>``; a duplicate stops start-up.
+
+    :returns: a sequence of ``Dictionary`` records.
+    :since: 1.1
+    """
+
+
 # ---------------------------------------------------------------------------------------------
 # Node hooks — dispatched only to plugins active at the node
 # ---------------------------------------------------------------------------------------------
@@ -365,6 +380,7 @@ DECLARATION_HOOKS = frozenset(
         "yiwang_models", "yiwang_routes", "yiwang_menu_items", "yiwang_cli_commands",
         "yiwang_permissions", "yiwang_roles", "yiwang_grants", "yiwang_personal_fields",
         "yiwang_indicators", "yiwang_jobs", "yiwang_workflows", "yiwang_case_types",
+        "yiwang_dictionaries",
     }
 )  # fmt: skip
 

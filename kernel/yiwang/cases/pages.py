@@ -59,6 +59,7 @@ from yiwang.cases.routing import (
     validate_rule,
 )
 from yiwang.cases.workflow import Action, CaseType, FormField, Workflow
+from yiwang.dicts import labels as dictionary_labels
 from yiwang.errors import Conflict, Forbidden, NotFound, ValidationError
 from yiwang.grid.levels import Level
 from yiwang.grid.models import Node
@@ -109,11 +110,13 @@ def routes() -> list[BaseRoute]:
 
 def render(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200,
            node: Any = None) -> Response:  # fmt: skip
-    ctx = {"local": forms.local, "urgency_names": URGENCY, "scale_names": SCALE, "card_names": CARDS,
+    kernel = kernel_of(request)
+    where = current_node(request)
+    path = where.path if where is not None else None
+    ctx = {"local": forms.local, "urgency_names": dictionary_labels(kernel, "cases.urgency", path),
+           "scale_names": dictionary_labels(kernel, "cases.scale", path), "card_names": CARDS,
            "supervision_names": SUPERVISION, "channel_names": CHANNELS, **context}  # fmt: skip
-    return kernel_of(request).templates.render(
-        request, name, ctx, status_code=status_code, node=node
-    )
+    return kernel.templates.render(request, name, ctx, status_code=status_code, node=node)
 
 
 def hx_target(request: Request) -> str:
