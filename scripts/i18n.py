@@ -37,12 +37,17 @@ def plugin_sources(package: str) -> tuple[list[Path], Path]:
 
 def menu_messages(package: str | None) -> list[str]:
     """Labels and sections of the menu items declared by the kernel (or one plugin)."""
-    if package is not None:
-        return []
-    from yiwang import builtin
+    import importlib
 
+    if package is None:
+        from yiwang import builtin
+
+        items = builtin.yiwang_menu_items()
+    else:
+        hooks = importlib.import_module(package).plugin.hooks
+        items = hooks.yiwang_menu_items() if hasattr(hooks, "yiwang_menu_items") else []
     out: list[str] = []
-    for item in builtin.yiwang_menu_items():
+    for item in items:
         out += [item.label, item.section]
     return [m for m in out if m]
 

@@ -163,6 +163,8 @@ PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "rule_id": lambda w: (w.foreign_rules, w.own_rules),
     # An action is a step of the workflow, not an object of a node (the case is).
     "action": lambda w: ([], ["accept"]),
+    # A dictionary is declared platform-wide; its items belong to a province (the form's node).
+    "name": lambda w: ([], ["cases.urgency"]),
     "user_id": lambda w: (w.foreign_users, w.own_users),
     "assignment_id": lambda w: (w.foreign_assignments, w.own_assignments),
     "role": lambda w: (w.roles, []),

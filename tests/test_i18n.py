@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from babel.messages.pofile import read_po
 
 from yiwang.web.i18n import Catalogs, load_catalog
@@ -66,3 +68,18 @@ def test_plugin_catalogs_merge_into_the_kernel_catalog(tmp_path: Path) -> None:
     assert catalogs.translations("zh_CN").gettext("退出") == "退出"
     assert catalogs.available == ("zh_CN", "en")
     assert load_catalog(EN).gettext("事件办理") == "Case inbox"
+
+
+@pytest.mark.with_plugins("notice")
+def test_a_plugin_page_speaks_english_from_the_plugin_catalog(client: Any, kernel: Any, grid: Any, login: Any) -> None:
+    from yiwang_notice import service
+
+    grid.node("45010700100101")
+    with kernel.db.write() as s:
+        service.post(s, grid.get("450107001001"), "停水通知", "明天停水", urgency="urgent")
+    login(role="community_staff", node="450107001001")
+    page = client.get("/p/notice/", headers={"Accept-Language": "en"}).text
+    assert "<h1>Notices" in page and ">Urgent</span>" in page and ">Title</th>" in page
+    # The shell's menu label of the plugin is translated by the plugin's catalog too.
+    assert ">Notices</a>" in page
+    assert "<h1>通知公告" in client.get("/p/notice/").text

@@ -153,7 +153,7 @@ def test_the_badge_stream_sends_the_count_and_ends_with_the_session(client: Any,
     users.login(client, case_net.users["station"].username)
     case_net.report("worker")
     events: list[str] = []
-    with client.stream("GET", "/cases/badge/stream") as stream:
+    with client.stream("GET", "/cases/badge/stream", headers={"Accept": "text/event-stream"}) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         for line in stream.iter_lines():
             if line.startswith("event: "):
@@ -163,6 +163,13 @@ def test_the_badge_stream_sends_the_count_and_ends_with_the_session(client: Any,
                     with kernel.db.write() as s:
                         s.execute(update(AuthSession).values(last_seen_at=datetime.now(UTC) - timedelta(hours=1)))
     assert events == ["badge", "expired"]
+
+
+def test_a_client_that_is_not_an_event_source_gets_the_badge_once(client: Any, case_net: Any, users: Any) -> None:
+    users.login(client, case_net.users["station"].username)
+    case_net.report("worker")
+    answer = client.get("/cases/badge/stream")
+    assert answer.text.count("event: badge") == 1 and answer.text.startswith("retry: ")
 
 
 @pytest.mark.parametrize("path", ["/cases/badge", "/cases/badge/stream"])

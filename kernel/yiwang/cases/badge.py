@@ -4,7 +4,8 @@
 of cases to do (or overdue) changes, an event ``badge`` carries the badge's HTML, which htmx's SSE
 extension swaps in. It checks every ``ui.badge_refresh_seconds`` and ends when the session does
 (idle or absolute timeout, logout) — it reads the session without touching it, so an open tab
-never keeps an idle session alive. ``/cases/badge`` is the same fragment for the polling fallback
+never keeps an idle session alive. A client that does not ask for ``text/event-stream`` gets the
+current badge once (a crawler never hangs on it). ``/cases/badge`` is the same fragment for the polling fallback
 (browsers or proxies without event streams); the page's script sends it with
 ``X-Yiwang-Background`` so polling does not touch the session either.
 """
@@ -66,6 +67,9 @@ async def badge_stream(request: Request) -> Response:
     who = principal(request)
     assert who is not None
     every = kernel.settings.ui.badge_refresh_seconds
+    # Only an event-stream client (EventSource sends this) is kept connected; anything else — a
+    # link checker, a crawler — gets the current badge once.
+    listening = "text/event-stream" in request.headers.get("accept", "")
 
     async def events() -> AsyncIterator[bytes]:
         # The browser reconnects on its own after a dropped connection; tell it when.
@@ -83,6 +87,8 @@ async def badge_stream(request: Request) -> Response:
                 yield _event("badge", str(html))
             else:
                 yield b": keep-alive\n\n"
+            if not listening:
+                return
             await anyio.sleep(every)
 
     return StreamingResponse(
