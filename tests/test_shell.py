@@ -86,20 +86,31 @@ def test_search_finds_cases_the_user_may_see_and_no_others(client: Any, case_net
     grid.node("45010800100101")
     outsider = users.make("community_staff", "450108001001")
     users.login(client, case_net.users["station"].username)
-    hits = client.get("/search/suggest", params={"q": "井盖"}).text
+    hits = _post_search(client, "井盖")
     assert f"/cases/{mine.id}" in hits and "人民路井盖缺失" in hits
     assert f"/cases/{mine.id}" in client.get("/search", params={"q": mine.serial}).text
     assert f"/cases/{mine.id}" in client.get("/search", params={"q": "rml"}).text  # 人民路…
     other = client.__class__(client.app)
     users.login(other, outsider.username)
     assert f"/cases/{mine.id}" not in other.get("/search", params={"q": "井盖"}).text
-    assert "没有找到" in other.get("/search/suggest", params={"q": "井盖"}).text
+    assert "没有找到" in _post_search(other, "井盖")
 
 
 def test_search_needs_a_login_and_cuts_long_queries(client: Any, case_net: Any, users: Any) -> None:
     assert client.get("/search?q=x", follow_redirects=False).status_code == 303
     users.login(client, case_net.users["station"].username)
     assert client.get("/search", params={"q": "网" * 500}).status_code == 200
+
+
+def test_the_search_box_posts_its_query_so_it_never_lands_in_a_url(client: Any, case_net: Any, users: Any) -> None:
+    users.login(client, case_net.users["station"].username)
+    page = client.get("/cases/").text
+    assert re.search(r'<form class="topsearch" action="/search" method="post"', page)
+    assert 'hx-post="/search/suggest"' in page
+    found = _post_search(client, "第01", "/search")
+    assert "第01网格" in found and "/search?q=" not in found
+    # A search without the CSRF token is refused like any other POST.
+    assert client.post("/search/suggest", data={"q": "第01"}).status_code == 403
 
 
 class _People:
@@ -116,6 +127,11 @@ def test_a_plugin_answers_the_global_search(client: Any, case_net: Any, users: A
     users.login(client, case_net.users["station"].username)
     page = client.get("/search", params={"q": "张"}).text
     assert "人员（1）" in page and "/p/people/1" in page
+
+
+def _post_search(client: Any, q: str, path: str = "/search/suggest") -> str:
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/search").text).group(1)  # type: ignore[union-attr]
+    return str(client.post(path, data={"q": q, "csrf_token": token}).text)
 
 
 def _todo(client: Any) -> str:

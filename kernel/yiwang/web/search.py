@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -57,8 +58,17 @@ def run(request: Request, q: str, limit: int) -> list[tuple[str, list[SearchHit]
     return [(kind, sorted(hits, key=lambda h: h.rank)[:limit]) for kind, hits in groups.items()]
 
 
-def _page(request: Request, template: str, limit: int) -> Response:
-    q = request.query_params.get("q", "")
+async def _query(request: Request) -> str:
+    """The query: from the form of a POST (what the search box sends: an ID number or a name
+    typed there never lands in a URL, an access log or a Referer), else from ``?q=``."""
+    if request.method == "POST":
+        form = await request.form()
+        value = form.get("q", "")
+        return value if isinstance(value, str) else ""
+    return request.query_params.get("q", "")
+
+
+def _page(request: Request, q: str, template: str, limit: int) -> Response:
     groups = run(request, q, limit)
     return kernel_of(request).templates.render(
         request, template, {"q": q.strip()[:MAX_QUERY], "groups": groups},
@@ -67,21 +77,23 @@ def _page(request: Request, template: str, limit: int) -> Response:
 
 
 @requires(AUTHENTICATED)
-def search_page(request: Request) -> Response:
-    return _page(request, "search/page.html", PAGE_LIMIT)
+async def search_page(request: Request) -> Response:
+    q = await _query(request)
+    return await run_in_threadpool(_page, request, q, "search/page.html", PAGE_LIMIT)
 
 
 @requires(AUTHENTICATED)
-def suggest(request: Request) -> Response:
-    response = _page(request, "search/_suggest.html", SUGGEST_LIMIT)
+async def suggest(request: Request) -> Response:
+    q = await _query(request)
+    response = await run_in_threadpool(_page, request, q, "search/_suggest.html", SUGGEST_LIMIT)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/search", search_page, methods=["GET"], name="search"),
-        Route("/search/suggest", suggest, methods=["GET"], name="search:suggest"),
+        Route("/search", search_page, methods=["GET", "POST"], name="search"),
+        Route("/search/suggest", suggest, methods=["POST"], name="search:suggest"),
     ]
 
 

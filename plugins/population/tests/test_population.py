@@ -260,3 +260,27 @@ def test_node_page_shows_population_by_kind(
     assert "实有人口（2）" in page.text and "流动人口" in page.text
     login("audit_admin", "45")  # no population.view: the slot stays empty
     assert "实有人口（" not in client.get("/grid/450107").text
+
+
+def test_the_global_search_finds_people_by_id_number_and_name_in_scope(client: Any, kernel: Any, grid: Any, login: Any) -> None:
+    """yiwang_search: a full ID number finds its person through the blind index, a name by
+    substring; the hit is masked; a user of another community finds nothing."""
+    from yiwang_population import service
+
+    mine = grid.node("45010700100101")
+    grid.node("45010700100201")
+    number = "450107198001010017"
+    with kernel.db.write() as s:
+        service.register(s, mine, name="黄小明", id_number=number, kind="registered")
+    login(role="community_staff", node="450107001001")
+
+    def search(q: str) -> str:
+        token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/search").text).group(1)  # type: ignore[union-attr]
+        return str(client.post("/search", data={"q": q, "csrf_token": token}).text)
+
+    by_number = search(number)
+    # The number shows only where the user typed it (the box); the hit is masked.
+    assert "人员（1）" in by_number and "黄*" in by_number and by_number.count(number) == 1
+    assert "/p/population/persons/" in search("小明")
+    login(role="community_staff", node="450107001002")
+    assert "/p/population/persons/" not in search(number)

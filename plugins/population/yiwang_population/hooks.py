@@ -20,6 +20,7 @@ from yiwang.api import (
     Node,
     Permission,
     PersonalField,
+    SearchHit,
     hookimpl,
     kernel,
     move_paths,
@@ -91,6 +92,13 @@ def yiwang_indicators() -> Sequence[Indicator]:
     from yiwang_population.service import by_kind_source
 
     return [Indicator(INDICATOR, "实有人口", keys=tuple(KINDS), source=by_kind_source())]
+
+
+@hookimpl
+def yiwang_search(request: Request, q: str, limit: int) -> Sequence[SearchHit]:
+    from yiwang_population.search import people
+
+    return people(request, q, limit)
 
 
 @hookimpl
