@@ -48,7 +48,6 @@
     if (form.dataset.draftReady) return;
     form.dataset.draftReady = "1";
     const id = draftId(form.dataset.user || "");
-    const banner = document.getElementById("m-banner");
     const thumbs = form.querySelector("[data-thumbs]");
     const photoInput = form.querySelector('input[type="file"][name="files"]');
     const keyInput = form.querySelector('input[name="channel_key"]');
@@ -58,6 +57,7 @@
     let timer = null;
 
     const say = (text, kind) => {
+      const banner = document.getElementById("m-banner"); // the current page's (content may be swapped)
       if (!banner) return;
       banner.hidden = !text;
       banner.textContent = text || "";
@@ -107,6 +107,7 @@
     };
 
     const save = async (state) => {
+      if (draft.state === "sent") return; // its case exists: nothing may bring the draft back
       draft.values = values();
       draft.key = keyInput.value;
       draft.updated = Date.now();
@@ -242,10 +243,24 @@
     if (grid) grid.addEventListener("change", showCentroid);
     showCentroid();
     if (lat && lon && !lat.value && !lon.value) locate();
+    else if (lat && lat.value) tell("已有位置；可点「重新定位」更新。");
 
     // --- sending ------------------------------------------------------------------------------------
+    // A send that fails while the phone says it is online (the network just came back and the
+    // first request died with it, a gateway is down) is retried with growing pauses.
+    const PAUSES = [2000, 5000, 15000, 30000, 60000];
+    let retries = 0;
+    let retryTimer = null;
     const pending = async () => {
       await save("pending");
+      clearTimeout(retryTimer);
+      if (navigator.onLine) {
+        const pause = PAUSES[Math.min(retries, PAUSES.length - 1)];
+        retries += 1;
+        retryTimer = setTimeout(() => {
+          if (document.body.contains(form) && draft.state === "pending") send().catch(() => pending());
+        }, pause);
+      }
     };
     const send = async () => {
       if (form.dataset.draftState === "sending") return;
@@ -272,6 +287,9 @@
       if (answer.ok && /^\/m\/tasks\/\d+$/.test(path)) {
         const html = await answer.text();
         const serial = (html.match(/data-case-serial="([^"]+)"/) || [])[1] || "";
+        draft.state = "sent";
+        clearTimeout(timer);
+        clearTimeout(retryTimer);
         await drop(id);
         setState("sent");
         say(serial ? "已上报，事件编号 " + serial : "已上报。", "ok");
@@ -317,14 +335,18 @@
       if (form.querySelector('input[name="confirm_new"]')) draft.confirm = true;
       send().catch(() => pending());
     });
-    const onOnline = () => {
-      if (!document.body.contains(form)) {
+    const onOnline = (event) => {
+      if (!document.body.contains(form)) { // this form was replaced (a re-rendered page)
         window.removeEventListener("online", onOnline);
+        document.removeEventListener("visibilitychange", onOnline);
         return;
       }
-      if (draft.state === "pending") send().catch(() => pending());
+      if (event && event.type === "visibilitychange" && document.visibilityState !== "visible") return;
+      if (event && event.type === "online") retries = 0;
+      if (draft.state === "pending" && navigator.onLine) send().catch(() => pending());
     };
     window.addEventListener("online", onOnline);
+    document.addEventListener("visibilitychange", onOnline);
     window.addEventListener("offline", () => {
       if (document.body.contains(form) && draft.state !== "pending") {
         say("当前无网络：可继续填写，提交后将在联网时自动发送。", "warn");
