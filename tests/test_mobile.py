@@ -265,3 +265,19 @@ def test_other_peoples_cases_are_refused(phone: Phone, case_net: Net, users: Any
                                                                             "opinion": "越权"})  # fmt: skip
     assert denied.status_code == 403 and case_net.case(theirs.id or 0).state == "reported"
     assert phone("worker").get("/m/tasks/999999").status_code == 404
+
+
+def test_the_report_works_without_javascript(phone: Phone, case_net: Net) -> None:
+    """A plain browser posts the multipart form without the CSRF header: the token is the form's
+    first field, where the middleware looks for it. A forged one is refused."""
+    page = phone("worker").get("/m/report").text
+    form = re.search(r'<form id="m-report".*?</form>', page, re.S)
+    assert form and re.search(r'enctype="multipart/form-data"[^>]*>\s*<input type="hidden" name="csrf_token"', form.group(0))
+    photo = [("files", ("现场.png", png(), "image/png"))]
+    values = phone.report_form()
+    forged = phone("worker").post("/m/report", data=values | {"csrf_token": "forged"}, files=photo, follow_redirects=False)
+    assert forged.status_code == 403 and count(case_net) == 0
+    plain = phone("worker").post("/m/report", data={"csrf_token": phone.token("worker"), **values}, files=photo,
+                                 follow_redirects=False)  # fmt: skip
+    created(plain)
+    assert count(case_net) == 1
