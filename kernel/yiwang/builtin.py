@@ -54,6 +54,7 @@ def yiwang_routes() -> Sequence[BaseRoute]:
     from yiwang.calendar import pages as calendar_pages
     from yiwang.cases import api as cases_api
     from yiwang.cases import badge
+    from yiwang.cases import mobile as cases_mobile
     from yiwang.cases import pages as cases_pages
     from yiwang.dicts import pages as dict_pages
     from yiwang.jobs import pages as job_pages
@@ -64,6 +65,7 @@ def yiwang_routes() -> Sequence[BaseRoute]:
         *search.routes(), *badge.routes(), *dict_pages.routes(),
         *cases_api.routes(), *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
         *job_pages.routes(), *calendar_pages.routes(), *notify_pages.routes(), *cases_pages.routes(),
+        *cases_mobile.routes(),
     ]  # fmt: skip
 
 
@@ -82,6 +84,7 @@ def yiwang_menu_items() -> Sequence[MenuItem]:
         MenuItem(label="我的消息", href="/notifications", icon="bell", order=5, section="个人"),
         MenuItem(label="事件办理", href="/cases/", icon="inbox", order=20, section="事件", permission="cases.view"),
         MenuItem(label="事件上报", href="/cases/new", icon="plus", order=21, section="事件", permission="cases.report"),
+        MenuItem(label="手机版", href="/m/", icon="phone", order=6, section="个人", permission="cases.view"),
         MenuItem(label="流转规则", href="/admin/routing", icon="route", order=88, section="系统管理", permission="cases.routing"),
         MenuItem(label="数据字典", href="/admin/dictionaries", icon="list", order=89, section="系统管理", permission="dicts.manage"),
     ]

@@ -258,11 +258,15 @@ def _float(raw: str, what: str, problems: list[str]) -> float | None:
     return value
 
 
-def new_case(kernel: Kernel, form: Submitted, node_id: int, problems: list[str]) -> NewCase:
-    """The report form → NewCase (the engine validates the rest and lists its own problems)."""
-    channel = form.get("channel", "web")
-    if channel not in STAFF_CHANNELS:
-        problems.append(f"来源渠道无效: {channel}")
+def new_case(kernel: Kernel, form: Submitted, node_id: int, problems: list[str], *,
+             channel: str | None = None) -> NewCase:  # fmt: skip
+    """The report form → NewCase (the engine validates the rest and lists its own problems).
+    ``channel`` fixes the channel (the mobile pages: the grid worker's phone); else the form
+    names one of STAFF_CHANNELS."""
+    if channel is None:
+        channel = form.get("channel", "web")
+        if channel not in STAFF_CHANNELS:
+            problems.append(f"来源渠道无效: {channel}")
     case_type = form.get("case_type")
     ct = kernel.cases.types.get(case_type)
     coord = form.get("coord", "wgs84")

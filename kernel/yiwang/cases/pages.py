@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,7 +36,7 @@ from yiwang.admin.common import in_jurisdiction, node_by_code, tree_context
 from yiwang.auth.models import User
 from yiwang.cases import engine, forms, queries
 from yiwang.cases.api import doer_of
-from yiwang.cases.engine import CASE, COPY, STEP, Doer
+from yiwang.cases.engine import COPY, STEP, Doer
 from yiwang.cases.models import (
     CARDS,
     CHANNELS,
@@ -441,28 +441,30 @@ def copy_choices(s: Session, holder: OrgRow, targets: Sequence[OrgRow]) -> list[
     return [*ups, *(t for t in targets if t.id not in found)]
 
 
-def _detail(
+def detail_page(
     request: Request, case_id: int, *, failed: str = "", heading: str = "", problems: Sequence[str] = (),
     values: Mapping[str, Any] | None = None, conflict: str = "", status: int = 200, template: str = "cases/detail.html",
+    context: Mapping[str, Any] | None = None,
 ) -> Response:  # fmt: skip
+    """A case's page (``template``: the staff detail, its print sheet, the mobile task page)."""
     kernel = kernel_of(request)
     doer = doer_of(request)
     with kernel.db.read() as s:
         case = visible_case(kernel, s, doer, case_id)
         ctx = detail_context(kernel, s, doer, case)
     ctx |= {"failed": failed, "heading": heading, "problems": list(problems), "values": dict(values or {}),
-            "conflict": conflict, "max_files": forms.MAX_FILES, "now": engine.utcnow()}  # fmt: skip
+            "conflict": conflict, "max_files": forms.MAX_FILES, "now": engine.utcnow(), **(context or {})}  # fmt: skip
     return render(request, template, ctx, status_code=status)
 
 
 @requires("cases.view")
 def detail(request: Request) -> Response:
-    return _detail(request, int(request.path_params["case_id"]))
+    return detail_page(request, int(request.path_params["case_id"]))
 
 
 @requires("cases.view")
 def print_view(request: Request) -> Response:
-    return _detail(request, int(request.path_params["case_id"]), template="cases/print.html")
+    return detail_page(request, int(request.path_params["case_id"]), template="cases/print.html")
 
 
 @requires("cases.view")
@@ -490,10 +492,38 @@ async def act(request: Request) -> Response:
 
 
 def _act(request: Request, form: forms.Submitted) -> Response:
+    case_id = int(request.path_params["case_id"])
+    done = act_from_form(request, form, case_id, str(request.path_params["action"]))
+    if done.ok:
+        return go(request, str(request.url_for("cases:detail", case_id=case_id).path))
+    return detail_page(request, case_id, **done.page())
+
+
+@dataclass
+class Acted:
+    """What an action submitted from a form came to: done, or what to show beside the form
+    (the failed action's name, its problems and the input to keep; or a conflict)."""
+
+    ok: bool = False
+    failed: str = ""
+    heading: str = ""
+    problems: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    conflict: str = ""
+    status: int = 200
+
+    def page(self) -> dict[str, Any]:
+        """Keyword arguments of ``detail_page`` showing this outcome."""
+        return {"failed": self.failed, "heading": self.heading, "problems": self.problems,
+                "values": self.values, "conflict": self.conflict, "status": self.status}  # fmt: skip
+
+
+def act_from_form(request: Request, form: forms.Submitted, case_id: int, name: str) -> Acted:
+    """Take action ``name`` on a case from a submitted form, through the engine — the one path
+    of the staff and the mobile pages. Raises NotFound / Forbidden for a case or an action the
+    user may not reach; everything else is an ``Acted`` to render."""
     kernel = kernel_of(request)
     doer = doer_of(request)
-    case_id = int(request.path_params["case_id"])
-    name = str(request.path_params["action"])
     with kernel.db.read() as s:
         case = visible_case(kernel, s, doer, case_id)
         wf = engine.workflow_of(kernel, s, case)
@@ -517,19 +547,18 @@ def _act(request: Request, form: forms.Submitted) -> Response:
         problems.append("所选抄告单位不在可选范围内")
     kept = forms.form_values(form)
     if problems:
-        return _detail(request, case_id, failed=name, heading=f"无法{action.title}", problems=problems,
-                       values=kept, status=422)  # fmt: skip
+        return Acted(failed=name, heading=f"无法{action.title}", problems=problems, values=kept, status=422)
     try:
         given.files = engine.prepare_uploads(kernel, given.files)  # outside the write unit
         with kernel.db.write() as s:
             engine.act(kernel, s, doer, case_id, name, given, version=version)
     except Conflict as exc:
-        return _detail(request, case_id, conflict=str(exc) or engine.CONFLICT_MESSAGE, status=409)
+        return Acted(conflict=str(exc) or engine.CONFLICT_MESSAGE, status=409)
     except ValidationError as exc:
         heading = exc.args[0] if exc.problems else f"无法{action.title}"
-        return _detail(request, case_id, failed=name, heading=heading, problems=exc.problems or [exc.args[0]],
-                       values=kept, status=422)  # fmt: skip
-    return go(request, str(request.url_for("cases:detail", case_id=case_id).path))
+        return Acted(failed=name, heading=heading, problems=exc.problems or [exc.args[0]], values=kept,
+                     status=422)  # fmt: skip
+    return Acted(ok=True)
 
 
 # --- reporting -----------------------------------------------------------------------------------
@@ -541,7 +570,7 @@ def report_nodes(kernel: Any, s: Session, grants: Sequence[Any]) -> tuple[list[A
     paths = kernel.authz.scope_paths(grants, "cases.report")
     if not paths:
         return [], False
-    cols = (NODE.c.code, NODE.c.name, NODE.c.path)
+    cols = (NODE.c.code, NODE.c.name, NODE.c.path, NODE.c.lat, NODE.c.lon)
     rows = s.execute(
         select(*cols).where(or_(*(within(NODE.c.path, p) for p in paths)), NODE.c.level == Level.GRID)
         .order_by(NODE.c.path).limit(MAX_GRID_CHOICES + 1)
@@ -591,12 +620,42 @@ async def new_submit(request: Request) -> Response:
 
 
 def _create(request: Request, form: forms.Submitted) -> Response:
+    done = report_from_form(request, form)
+    if done.case_id is not None:
+        return go(request, str(request.url_for("cases:detail", case_id=done.case_id).path))
+    return _new_page(request, forms.form_values(form), heading=done.heading, problems=done.problems,
+                     similar=done.similar, status=done.status)  # fmt: skip
+
+
+@dataclass
+class Reported:
+    """What a submitted report form came to: the case (new, or the one its idempotency key
+    already made), or the problems or likely duplicates to show beside the form."""
+
+    case_id: int | None = None
+    heading: str = ""
+    problems: list[str] = field(default_factory=list)
+    similar: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        return 422 if self.problems else 200
+
+
+def report_from_form(request: Request, form: forms.Submitted, *, channel: str | None = None,
+                     kinds: Collection[str] | None = None) -> Reported:  # fmt: skip
+    """Report a case from a submitted form through the engine — the one path of the staff and
+    the mobile pages. ``channel`` fixes the channel (else the form's, one of STAFF_CHANNELS);
+    ``kinds`` limits the attachments to those file kinds (the phone's photos: ``{"image"}``).
+
+    A form whose key (``channel_key``) already made a case finds that case — if the user may see
+    it (Forbidden otherwise) — without asking about duplicates; a new one with a location is
+    first checked for likely duplicates unless ``confirm_new`` is set."""
     kernel = kernel_of(request)
     doer = doer_of(request)
     who = principal(request)
     assert who is not None
     problems = list(form.problems)
-    kept = forms.form_values(form)
     code = form.get("node")
     with kernel.db.read() as s:
         node = node_by_code(s, code) if code else None
@@ -604,18 +663,14 @@ def _create(request: Request, form: forms.Submitted) -> Response:
         problems.append("请选择事发网格")
     elif node is None or not kernel.authz.allowed(who.grants, "cases.report", node.path):
         problems.append(f"事发网格 {code} 不存在或不在您的上报范围内")
-    new = forms.new_case(kernel, form, node.id if node else 0, problems)
+    new = forms.new_case(kernel, form, node.id if node else 0, problems, channel=channel)
     if problems:
-        return _new_page(request, kept, heading="上报信息有误", problems=problems, status=422)
+        return Reported(heading="上报信息有误", problems=problems)
     if new.channel_key:
         with kernel.db.read() as s:
-            done = s.execute(
-                select(CASE.c.id).where(
-                    CASE.c.channel == new.channel, CASE.c.channel_key == new.channel_key
-                )
-            ).scalar()
-        if done is not None:  # the same form sent twice: the first submission's case
-            return go(request, str(request.url_for("cases:detail", case_id=done).path))
+            found = engine.by_channel_key(s, new.channel, new.channel_key)
+            if found is not None:  # the same form sent again: the first submission's case
+                return Reported(case_id=int(engine.retried_case(kernel, s, doer, found).id or 0))
     if (
         form.get("confirm_new") != "1"
         and new.lat is not None
@@ -633,18 +688,20 @@ def _create(request: Request, form: forms.Submitted) -> Response:
                 now=engine.utcnow(),
             )
         if candidates:
-            return _new_page(request, kept, similar=candidates)
+            return Reported(similar=candidates)
     try:
-        new.files = engine.prepare_uploads(kernel, new.files)  # outside the write unit
+        prepared = engine.prepare_uploads(kernel, new.files)  # outside the write unit
+        wrong = [f for f in prepared if kinds is not None and f.type.kind not in kinds]
+        if wrong:
+            return Reported(heading="上报信息有误", problems=[
+                f"{f.name}：只能上传照片（JPEG、PNG、WebP），此文件为{f.type.label}" for f in wrong])  # fmt: skip
+        new.files = prepared
         with kernel.db.write() as s:
             case, _ = engine.report(kernel, s, doer, new)
-            case_id = int(case.id or 0)
+            return Reported(case_id=int(case.id or 0))
     except ValidationError as exc:
         heading = exc.args[0] if exc.problems else "上报信息有误"
-        return _new_page(
-            request, kept, heading=heading, problems=exc.problems or [exc.args[0]], status=422
-        )
-    return go(request, str(request.url_for("cases:detail", case_id=case_id).path))
+        return Reported(heading=heading, problems=exc.problems or [exc.args[0]])
 
 
 # --- routing rules -------------------------------------------------------------------------------
@@ -830,4 +887,5 @@ def routing_delete(request: Request) -> Response:
     return go(request, f"{request.url_for('cases:routing').path}?{urlencode({'node': code or ''})}")
 
 
-__all__ = ["detail_context", "doer_of", "routes", "visible_case"]
+__all__ = ["Acted", "Reported", "act_from_form", "detail_context", "detail_page", "doer_of", "report_from_form",
+           "routes", "visible_case"]
