@@ -60,10 +60,13 @@ from yiwang.privacy import (
     text_fields,
     validate_id,
     xlsx_append,
+    xlsx_cells,
 )
 from yiwang.rbac.guard import AUTHENTICATED, PUBLIC, public, require, requires
 from yiwang.stats import Indicator
 from yiwang.web.context import actor, current_node, kernel_of, principal
+from yiwang.web.prefs import SavedFilter, get_pref, save_filter, saved_filters, set_pref
+from yiwang.web.prefs import delete_filter as delete_saved_filter
 
 
 def kernel(conn: HTTPConnection) -> Kernel:
@@ -165,6 +168,7 @@ __all__ = [
     "text_fields",
     "validate_id",
     "xlsx_append",
+    "xlsx_cells",
     # cases (docs/cases.md)
     "Action",
     "ActionInput",
@@ -195,4 +199,11 @@ __all__ = [
     "notify",
     # jobs (docs/jobs.md)
     "Job",
+    # per-user preferences and saved queries (docs/architecture.md, "Preferences")
+    "SavedFilter",
+    "delete_saved_filter",
+    "get_pref",
+    "save_filter",
+    "saved_filters",
+    "set_pref",
 ]

@@ -460,22 +460,27 @@ def export(request: Request) -> Response:
     who = principal(request)
     assert who is not None
     states = state_titles(kernel)
+    # A read unit (a large export must not hold SQLite's write lock); the export is recorded
+    # after it, and the file is sent only once its audit record is committed.
     with kernel.db.read() as s:
         search = forms.parse_search(kernel, s, who.grants, request.query_params, states)
         total = queries.listing_count(
             kernel, s, who.grants, who.user_id, search.tab, search.filters
         )
         columns = chosen_columns(s, who.user_id)
+        if total <= MAX_EXPORT:
+            stmt = queries.listing_select(
+                kernel, who.grants, who.user_id, search.tab, search.filters
+            )
+            rows = (
+                row_of(kernel, r, states) for r in s.execute(stmt.execution_options(yield_per=1000))
+            )
+            data, n = to_xlsx(rows, columns)
     if total > MAX_EXPORT:
         message = (f"符合条件的事件共 {total} 件，超过单次导出上限 {MAX_EXPORT} 件，"
                    "请缩小查询范围（如按日期或区域）后分批导出")  # fmt: skip
         return render_inbox(request, request.query_params, status=422, export_problem=message)
-    with kernel.db.write() as s:  # the export and its audit record stand or fall together
-        stmt = queries.listing_select(kernel, who.grants, who.user_id, search.tab, search.filters)
-        rows = (
-            row_of(kernel, r, states) for r in s.execute(stmt.execution_options(yield_per=1000))
-        )
-        data, n = to_xlsx(rows, columns)
+    with kernel.db.write() as s:
         audit.record(s, "cases.export", actor=actor(request), object_type="case", object_id="export",
                      detail={"tab": search.tab, "filter": _audit_filter(search.values), "count": n,
                              "columns": [c.key for c in columns], "masked": True})  # fmt: skip
