@@ -365,3 +365,28 @@ def test_a_case_with_a_location_shows_a_map_widget_and_one_without_does_not(desk
     assert desk.browser("station").get("/static/js/inbox.js").status_code == 200
     nowhere = desk.report()
     assert 'data-widget="casemap"' not in desk.browser("station").get(f"/cases/{nowhere.id}").text
+
+
+def test_a_plain_export_needs_the_reveal_permission_and_a_purpose_and_is_audited(desk: Desk) -> None:
+    desk.report(title="来电反映", reporter_name="张三丰", reporter_phone=PHONE, channel="hotline")
+    for who in ("station", "county"):
+        desk.post(who, "/cases/columns", [("col", "reporter"), ("col", "reporter_phone")])
+    # County staff hold no privacy.reveal: no form, and the request is refused.
+    assert "导出原文" not in desk.browser("county").get("/cases/?tab=all").text
+    refused = desk.post("county", "/cases/export.xlsx", {"back": "tab=all", "purpose": "回访反映人核实"})
+    assert refused.status_code == 403 and "您没有导出敏感信息原文的权限" in refused.text
+    page = desk.browser("station").get("/cases/?tab=all").text
+    assert "导出原文" in page and 'action="/cases/export.xlsx"' in page
+    short = desk.post("station", "/cases/export.xlsx", {"back": "tab=all", "purpose": "看看"})
+    assert short.status_code == 422 and "查看敏感信息须填写用途" in short.text
+    assert audit_entries(desk.kernel, action="cases.export") == []
+
+    plain = desk.post("station", "/cases/export.xlsx", {"back": "tab=all&q=来电", "purpose": "回访反映人核实处置结果"})
+    assert plain.status_code == 200
+    rows = list(load_workbook(io.BytesIO(plain.content)).active.iter_rows(values_only=True))
+    assert rows == [("编号", "标题", "反映人", "反映人电话"), (rows[1][0], "来电反映", "张三丰", PHONE)]
+    [reveal] = audit_entries(desk.kernel, action="privacy.reveal")
+    assert reveal.purpose == "回访反映人核实处置结果" and PHONE not in str(reveal.detail)
+    [export] = audit_entries(desk.kernel, action="cases.export")
+    detail = json.loads(export.detail) if isinstance(export.detail, str) else export.detail
+    assert detail["masked"] is False and detail["count"] == 1

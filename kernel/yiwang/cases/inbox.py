@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 from yiwang import audit
 from yiwang.cases import engine, forms, queries
 from yiwang.cases.api import doer_of
-from yiwang.cases.engine import ActionInput
+from yiwang.cases.engine import CASE, ActionInput
 from yiwang.cases.models import CARDS, CHANNELS, SCALE, SUPERVISION, URGENCY, Case
 from yiwang.cases.routing import OrgRow, dispatch_targets, orgs
 from yiwang.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -150,7 +150,9 @@ class Row:
         return values[key]
 
 
-def row_of(kernel: Any, r: Any, states: Mapping[str, str]) -> Row:
+def row_of(kernel: Any, r: Any, states: Mapping[str, str], *, reveal: bool = False) -> Row:
+    """``reveal``: the reporter's name and phone in plain text (an export with a stated
+    purpose, audited as ``privacy.reveal``); masked otherwise."""
     types = kernel.cases.types
     return Row(
         id=r.id, version=r.version, serial=r.serial, title=mask_text(r.title),
@@ -159,8 +161,8 @@ def row_of(kernel: Any, r: Any, states: Mapping[str, str]) -> Row:
         card=r.card, overdue=bool(r.overdue), org_name=r.org_name or "—", due_at=r.due_at,
         updated_at=r.updated_at, created_at=r.created_at, channel=r.channel, scale=r.scale,
         node_name=r.node_name or "", node_code=r.node_code or "", address=mask_text(r.address or ""),
-        reporter=mask(r.reporter_name, "name") if r.reporter_name else "",
-        reporter_phone=mask(r.reporter_phone, "phone") if r.reporter_phone else "",
+        reporter=(r.reporter_name if reveal else mask(r.reporter_name, "name")) if r.reporter_name else "",
+        reporter_phone=(r.reporter_phone if reveal else mask(r.reporter_phone, "phone")) if r.reporter_phone else "",
     )  # fmt: skip
 
 
@@ -237,6 +239,9 @@ def render_inbox(
     rows = [row_of(kernel, r, states) for r in page.rows]
     query = clean_query({"tab": search.tab, **search.values})
     chosen = {c.key for c in columns}
+    may_reveal = bool(chosen & {"reporter", "reporter_phone"}) and bool(
+        kernel.authz.scope_paths(who.grants, "privacy.reveal")
+    )
     ctx = {
         "tabs": queries.TABS, "tab": search.tab, "counts": counts, "values": search.values,
         "problems": search.problems, "rows": rows, "page": page.page, "pages": page.pages,
@@ -246,7 +251,7 @@ def render_inbox(
         "export_url": str(request.url_for("cases:export").path) + ("?" + query if query else ""),
         "bulk_actions": bulk_actions, "bulk_targets": bulk_targets, "max_bulk": MAX_BULK,
         "max_saved": prefs.MAX_SAVED_FILTERS, "save_problems": [], "save_name": "", "bulk_problems": [],
-        "export_problem": "", **extra,
+        "export_problem": "", "may_reveal": may_reveal, **extra,
     }  # fmt: skip
     if hx_target(request) == "case-results":
         return render(request, "cases/_results.html", ctx)
@@ -452,18 +457,44 @@ def _bulk_one(kernel: Any, doer: engine.Doer, case_id: int, version: int, name: 
 
 
 @requires("cases.view")
-def export(request: Request) -> Response:
-    """The rows of exactly this tab and filter (every page), chosen columns, masked."""
+async def export(request: Request) -> Response:
+    """``GET``: the rows of exactly this tab and filter (every page), chosen columns, masked.
+    ``POST`` (the same query in ``back``, a ``purpose``): reporter names and phones in plain
+    text for the cases inside the user's ``privacy.reveal`` scope, audited as a reveal."""
+    if request.method == "POST":
+        form = await forms.read_submitted(request, kernel_of(request))
+        return await run_in_threadpool(_export, request, QueryParams(clean_query(form.get("back"))),
+                                       form.get("purpose"), True)  # fmt: skip
+    return await run_in_threadpool(_export, request, request.query_params, "", False)
+
+
+def _export(request: Request, params: Mapping[str, str], purpose: str, plain: bool) -> Response:
     from yiwang.cases.pages import state_titles
+    from yiwang.grid.tree import is_within
+    from yiwang.privacy.reveal import audit_reveal, check_purpose
 
     kernel = kernel_of(request)
     who = principal(request)
     assert who is not None
     states = state_titles(kernel)
+    reveal_paths = kernel.authz.scope_paths(who.grants, "privacy.reveal") if plain else []
+    if plain:
+        refusal = "" if reveal_paths else "您没有导出敏感信息原文的权限"
+        try:
+            purpose = check_purpose(purpose)
+        except ValidationError as exc:
+            refusal = refusal or str(exc)
+        if refusal:
+            return render_inbox(request, params, status=403 if not reveal_paths else 422,
+                                export_problem=refusal)  # fmt: skip
+
+    def revealed(r: Any) -> bool:
+        return any(is_within(r.node_path, p) or is_within(r.org_path, p) for p in reveal_paths)
+
     # A read unit (a large export must not hold SQLite's write lock); the export is recorded
     # after it, and the file is sent only once its audit record is committed.
     with kernel.db.read() as s:
-        search = forms.parse_search(kernel, s, who.grants, request.query_params, states)
+        search = forms.parse_search(kernel, s, who.grants, params, states)
         total = queries.listing_count(
             kernel, s, who.grants, who.user_id, search.tab, search.filters
         )
@@ -472,18 +503,33 @@ def export(request: Request) -> Response:
             stmt = queries.listing_select(
                 kernel, who.grants, who.user_id, search.tab, search.filters
             )
-            rows = (
-                row_of(kernel, r, states) for r in s.execute(stmt.execution_options(yield_per=1000))
-            )
-            data, n = to_xlsx(rows, columns)
+            stmt = stmt.add_columns(CASE.c.node_path, CASE.c.org_path)
+            shown = 0
+            plain_keys = {"reporter", "reporter_phone"} & {c.key for c in columns}
+
+            def rows() -> Iterator[Row]:
+                nonlocal shown
+                for r in s.execute(stmt.execution_options(yield_per=1000)):
+                    bare = bool(plain_keys) and revealed(r)
+                    shown += bare
+                    yield row_of(kernel, r, states, reveal=bare)
+
+            data, n = to_xlsx(rows(), columns)
     if total > MAX_EXPORT:
         message = (f"符合条件的事件共 {total} 件，超过单次导出上限 {MAX_EXPORT} 件，"
                    "请缩小查询范围（如按日期或区域）后分批导出")  # fmt: skip
-        return render_inbox(request, request.query_params, status=422, export_problem=message)
+        return render_inbox(request, params, status=422, export_problem=message)
+    detail = {"tab": search.tab, "filter": _audit_filter(search.values), "count": n}
     with kernel.db.write() as s:
+        if plain and shown:
+            fields = ["reporter_name"] * ("reporter" in plain_keys) + ["reporter_phone"] * (
+                "reporter_phone" in plain_keys
+            )
+            audit_reveal(s, actor(request), object_type="case", object_id="export", fields=fields,
+                         purpose=purpose, allowed=True, detail={**detail, "revealed": shown})  # fmt: skip
         audit.record(s, "cases.export", actor=actor(request), object_type="case", object_id="export",
-                     detail={"tab": search.tab, "filter": _audit_filter(search.values), "count": n,
-                             "columns": [c.key for c in columns], "masked": True})  # fmt: skip
+                     detail={**detail, "columns": [c.key for c in columns],
+                             "masked": not (plain and shown)})  # fmt: skip
     day = forms.local(engine.utcnow(), "%Y%m%d")
     filename = f"事件列表-{queries.TABS[search.tab]}-{day}.xlsx"
     from urllib.parse import quote
@@ -522,7 +568,7 @@ def to_xlsx(rows: Iterator[Row], columns: Sequence[InboxColumn]) -> tuple[bytes,
 def routes() -> list[BaseRoute]:
     return [
         Route("/cases/", inbox, methods=["GET"], name="cases:inbox"),
-        Route("/cases/export.xlsx", export, methods=["GET"], name="cases:export"),
+        Route("/cases/export.xlsx", export, methods=["GET", "POST"], name="cases:export"),
         Route("/cases/columns", set_columns, methods=["POST"], name="cases:columns"),
         Route("/cases/filters", save_filter, methods=["POST"], name="cases:filter_save"),
         Route(

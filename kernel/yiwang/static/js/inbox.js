@@ -28,14 +28,16 @@ window.yiwang.widgets.inbox = (el) => {
     });
     update();
   }
-  const link = el.querySelector("a[data-export]");
   const busy = el.querySelector("[data-export-busy]");
-  if (link && busy) {
-    link.addEventListener("click", () => {
-      // The browser downloads the file in place; the notice stays a few seconds, as long as a
-      // large export typically takes, and clicking again is harmless.
-      busy.hidden = false;
-      window.setTimeout(() => { busy.hidden = true; }, 8000);
-    });
-  }
+  // The browser downloads the file in place; the notice stays a few seconds, as long as a large
+  // export typically takes, and asking again is harmless.
+  const notice = () => {
+    if (!busy) return;
+    busy.hidden = false;
+    window.setTimeout(() => { busy.hidden = true; }, 8000);
+  };
+  const link = el.querySelector("a[data-export]");
+  if (link) link.addEventListener("click", notice);
+  const plain = el.querySelector("form[data-export-form]");
+  if (plain) plain.addEventListener("submit", notice);
 };
