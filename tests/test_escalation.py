@@ -138,6 +138,7 @@ class World:
     own_rules: list[int] = field(default_factory=list)
     foreign_rules: list[int] = field(default_factory=list)
     foreign_messages: list[int] = field(default_factory=list)
+    foreign_filters: list[int] = field(default_factory=list)
     foreign_runs: list[int] = field(default_factory=list)
     own_messages: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
@@ -171,6 +172,8 @@ PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "plugin": lambda w: ([], w.plugins),
     "message_id": lambda w: (w.foreign_messages, w.own_messages),
     "run_id": lambda w: (w.foreign_runs, []),
+    # Saved queries belong to the user who saved them: every actor's is someone else's.
+    "filter_id": lambda w: (w.foreign_filters, []),
     # A file format is not an object of a node.
     "fmt": lambda w: ([], ["xlsx", "csv"]),
     # Jobs belong to the whole platform, not to a node: only holders over every root may run one.
@@ -214,8 +217,10 @@ def other_fields(w: World) -> list[dict[str, Any]]:
     for i in range(4):
         user, assignment = w.foreign_users[i], w.foreign_assignments[i]
         notice, code = w.foreign_notices[i % len(w.foreign_notices)], w.kind_codes[i]
+        case = w.foreign_cases[i % len(w.foreign_cases)]
         out.append({"user_id": user, "user": user, "assignment": assignment, "assignment_id": assignment,
-                    "notice_id": notice, "id": notice, "code": code, "parent": code})  # fmt: skip
+                    "notice_id": notice, "id": notice, "code": code, "parent": code,
+                    "ids": f"{case}:1", "action": "accept"})  # fmt: skip
     return out
 
 
@@ -286,6 +291,12 @@ def build_world(kernel: Any, grid: Any, users: Any) -> World:
     if "population" in kernel.host.names:
         build_population_world(kernel, grid, w)
     build_case_world(kernel, grid, w)
+    from yiwang.web import prefs
+
+    with kernel.db.write() as s:  # a foreign user's saved query and column choice
+        saved = prefs.save_filter(s, w.foreign_users[0], "cases.inbox", f"{MARKER}外域查询", "tab=all&area=450108")
+        w.foreign_filters.append(saved.id)
+        prefs.set_pref(s, w.foreign_users[0], "cases.inbox.columns", ["reporter"])
     from yiwang.notify.outbox import enqueue
 
     with kernel.db.write() as s:  # foreign users' messages (in-app and a failed SMS), and our own
@@ -456,6 +467,7 @@ def foreign_state(kernel: Any, w: World) -> str:
                 )
             ).all(),  # type: ignore[call-overload]
             *case_state(s, outside),
+            *pref_state(s, w),
         ]
         if "org" in kernel.host.names:
             from yiwang_org.models import Patrol, PatrolPoint, Worker
@@ -528,6 +540,24 @@ def case_state(s: Any, outside: Callable[[Any], Any]) -> list[Any]:
             )  # type: ignore[call-overload]
             .where(outside(RoutingRule.node_path))
             .order_by(RoutingRule.id)
+        ).all(),  # fmt: skip
+    ]
+
+
+def pref_state(s: Any, w: World) -> list[Any]:
+    """The saved queries and preferences of the foreign (watched) users."""
+    from yiwang.web.prefs import UiPref, UiSavedFilter
+
+    return [
+        s.execute(
+            select(UiSavedFilter.id, UiSavedFilter.user_id, UiSavedFilter.name, UiSavedFilter.query)  # type: ignore[call-overload]
+            .where(UiSavedFilter.user_id.in_(w.watched_users))  # type: ignore[attr-defined]
+            .order_by(UiSavedFilter.id)
+        ).all(),  # fmt: skip
+        s.execute(
+            select(UiPref.user_id, UiPref.key, UiPref.value)  # type: ignore[call-overload]
+            .where(UiPref.user_id.in_(w.watched_users))  # type: ignore[attr-defined]
+            .order_by(UiPref.user_id, UiPref.key)
         ).all(),  # fmt: skip
     ]
 

@@ -63,10 +63,13 @@ from yiwang.privacy import (
     text_fields,
     validate_id,
     xlsx_append,
+    xlsx_cells,
 )
 from yiwang.rbac.guard import AUTHENTICATED, PUBLIC, public, require, requires
 from yiwang.stats import Indicator
 from yiwang.web.context import actor, current_node, kernel_of, principal
+from yiwang.web.prefs import SavedFilter, get_pref, save_filter, saved_filters, set_pref
+from yiwang.web.prefs import delete_filter as delete_saved_filter
 from yiwang.web.search import text_match as search_match
 
 
@@ -178,6 +181,7 @@ __all__ = [
     "text_fields",
     "validate_id",
     "xlsx_append",
+    "xlsx_cells",
     # cases (docs/cases.md)
     "Action",
     "ActionInput",
@@ -208,4 +212,11 @@ __all__ = [
     "notify",
     # jobs (docs/jobs.md)
     "Job",
+    # per-user preferences and saved queries (docs/architecture.md, "Preferences")
+    "SavedFilter",
+    "delete_saved_filter",
+    "get_pref",
+    "save_filter",
+    "saved_filters",
+    "set_pref",
 ]

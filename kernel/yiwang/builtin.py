@@ -35,13 +35,14 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
     from yiwang.plugins.models import KernelCounter, PluginActivation
     from yiwang.rbac.models import Assignment, DefaultGrantApplied, PolicyLine, Role
     from yiwang.stats.models import StatsRollup
+    from yiwang.web.prefs import UiPref, UiSavedFilter
 
     return [
         Node, Organisation, PluginActivation, KernelCounter,
         User, AuthSession, LoginAttempt, ApiToken,
         Role, PolicyLine, DefaultGrantApplied, Assignment, CalendarDay,
         AuditEvent, AuditCheckpoint, AuditHead, StatsRollup, KernelJob, NotifyMessage,
-        Case, CaseStep, CaseCopy, WorkflowVersion, RoutingRule, StoredFile, DictOverride,
+        Case, CaseStep, CaseCopy, WorkflowVersion, RoutingRule, StoredFile, DictOverride, UiPref, UiSavedFilter,
     ]  # fmt: skip
 
 

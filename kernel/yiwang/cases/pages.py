@@ -1,6 +1,7 @@
 """事件办理: the staff pages of the case lifecycle (docs/cases.md).
 
-- ``/cases/`` the inbox (待办/已办/超期/全部) with a search that lives in the URL;
+- ``/cases/`` the inbox (待办/已办/超期/全部) with a search that lives in the URL, column choice,
+  saved queries, bulk actions and the xlsx export (``yiwang.cases.inbox``);
 - ``/cases/{id}`` a case: its fields (personal data masked), clock, attachments, timeline and
   the forms of the actions the user may take now; ``/cases/{id}/print`` the same on A4;
 - ``/cases/{id}/act/{action}`` takes an action through the engine (optimistic: the form
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,8 +82,10 @@ CARD_STEPS = {"card_yellow": "yellow", "card_red": "red", "overdue": "overdue"}
 
 def routes() -> list[BaseRoute]:
     """The case pages and the routing-rule page (mounted at the root by ``builtin``)."""
+    from yiwang.cases import inbox
+
     return [
-        Route("/cases/", inbox, methods=["GET"], name="cases:inbox"),
+        *inbox.routes(),
         Route("/cases/new", new_form, methods=["GET"], name="cases:new"),
         Route("/cases/new", new_submit, methods=["POST"], name="cases:create"),
         Route("/cases/{case_id:int}", detail, methods=["GET"], name="cases:detail"),
@@ -167,71 +170,6 @@ def choice_label(f: FormField, value: Any) -> str:
     return str(value)
 
 
-# --- the inbox -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Row:
-    id: int
-    serial: str
-    title: str
-    type_title: str
-    state_title: str
-    urgency: str
-    supervision: str
-    card: str
-    overdue: bool
-    org_name: str
-    due_at: datetime | None
-    updated_at: datetime | None
-
-
-@requires("cases.view")
-def inbox(request: Request) -> Response:
-    kernel = kernel_of(request)
-    who = principal(request)
-    assert who is not None
-    states = state_titles(kernel)
-    with kernel.db.read() as s:
-        search = forms.parse_search(kernel, s, who.grants, request.query_params, states)
-        page = queries.listing(
-            kernel, s, who.grants, who.user_id, search.tab, search.filters, search.page
-        )
-        counts = queries.counts(kernel, s, who.grants, who.user_id)
-        holders = orgs(s, sorted({r.org_id for r in page.rows if r.org_id}))
-    types = kernel.cases.types
-    rows = [
-        Row(r.id, r.serial, mask_text(r.title), types[r.case_type].title if r.case_type in types else r.case_type,
-            states.get(r.state, r.state), r.urgency, r.supervision, r.card, bool(r.overdue),
-            holders[r.org_id].name if r.org_id in holders else "—", r.due_at, r.updated_at)
-        for r in page.rows
-    ]  # fmt: skip
-    ctx = {
-        "tabs": queries.TABS, "tab": search.tab, "counts": counts, "values": search.values,
-        "problems": search.problems, "rows": rows, "page": page.page, "pages": page.pages,
-        "total": page.total, "url_with": _url_with(request, search), "types": types_by_category(kernel),
-        "states": states,
-    }  # fmt: skip
-    if hx_target(request) == "case-results":
-        return render(request, "cases/_results.html", ctx)
-    return render(request, "cases/inbox.html", ctx)
-
-
-def _url_with(request: Request, search: forms.Search) -> Callable[..., str]:
-    """This inbox's URL with some parameters changed (filters kept, empty ones dropped)."""
-
-    def url(**changes: Any) -> str:
-        params = {"tab": search.tab, **search.values, "page": str(search.page), **changes}
-        kept = {
-            k: str(v)
-            for k, v in params.items()
-            if v not in ("", None) and not (k == "page" and str(v) == "1")
-        }
-        return str(request.url_for("cases:inbox").path) + ("?" + urlencode(kept) if kept else "")
-
-    return url
-
-
 # --- one case ------------------------------------------------------------------------------------
 
 
@@ -303,6 +241,7 @@ def detail_context(kernel: Any, s: Session, doer: Doer, case: Case) -> dict[str,
         "category": ct.category if ct else "",
         "node_name": node.name if node else "—",
         "node_code": node.code if node else "",
+        "node_geometry": node.geometry if node and node.geometry else "",
         "holder": names.get(case.org_id or 0, "—"),
         "assignee": users.get(case.assignee_id or 0, ""),
         "copied": [names[i] for i in copied if i in names],

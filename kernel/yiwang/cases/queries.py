@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 
 from yiwang.cases.engine import CASE, COPY, STEP
 from yiwang.cases.models import SCALE, URGENCY
 from yiwang.grid.geo import distance_m
+from yiwang.grid.models import Node, Organisation
 from yiwang.grid.tree import within
 
 if TYPE_CHECKING:
@@ -34,7 +35,13 @@ LIST_COLUMNS = (
     CASE.c.id, CASE.c.serial, CASE.c.title, CASE.c.case_type, CASE.c.state, CASE.c.urgency,
     CASE.c.scale, CASE.c.channel, CASE.c.card, CASE.c.overdue, CASE.c.supervision, CASE.c.due_at,
     CASE.c.created_at, CASE.c.updated_at, CASE.c.node_id, CASE.c.org_id, CASE.c.address,
-    CASE.c.version, CASE.c.lat, CASE.c.lon,
+    CASE.c.version, CASE.c.lat, CASE.c.lon, CASE.c.reporter_name, CASE.c.reporter_phone,
+)  # fmt: skip
+ORG = Organisation.__table__  # type: ignore[attr-defined]
+NODE = Node.__table__  # type: ignore[attr-defined]
+#: Names a list shows beside the case columns: the holding unit's, the occurrence node's.
+NAME_COLUMNS = (
+    ORG.c.name.label("org_name"), NODE.c.code.label("node_code"), NODE.c.name.label("node_name"),
 )  # fmt: skip
 
 
@@ -142,6 +149,27 @@ def tab_filter(
     return scope
 
 
+def listing_select(
+    kernel: Kernel, grants: Sequence[Grant], user_id: int, tab: str, filters: Filters
+) -> Select[Any]:
+    """The tab's cases matching ``filters``, newest change first, with the holder's and the
+    occurrence node's names: one statement for the inbox pages and the export alike."""
+    cond = and_(tab_filter(kernel, grants, user_id, tab), *filters.where())
+    return (
+        select(*LIST_COLUMNS, *NAME_COLUMNS)
+        .select_from(CASE.outerjoin(ORG, ORG.c.id == CASE.c.org_id).outerjoin(NODE, NODE.c.id == CASE.c.node_id))
+        .where(cond)
+        .order_by(CASE.c.updated_at.desc(), CASE.c.id.desc())
+    )  # fmt: skip
+
+
+def listing_count(
+    kernel: Kernel, session: Session, grants: Sequence[Grant], user_id: int, tab: str, filters: Filters
+) -> int:  # fmt: skip
+    cond = and_(tab_filter(kernel, grants, user_id, tab), *filters.where())
+    return int(session.execute(select(func.count()).select_from(CASE).where(cond)).scalar_one())
+
+
 def listing(
     kernel: Kernel,
     session: Session,
@@ -154,14 +182,11 @@ def listing(
     size: int = PAGE_SIZE,
 ) -> Page:
     """One page of the tab's cases matching ``filters``, newest change first."""
-    cond = and_(tab_filter(kernel, grants, user_id, tab), *filters.where())
-    total = int(session.execute(select(func.count()).select_from(CASE).where(cond)).scalar_one())
+    total = listing_count(kernel, session, grants, user_id, tab, filters)
     pages = max(1, math.ceil(total / size))
     page = min(max(1, page), pages)
-    rows = session.execute(
-        select(*LIST_COLUMNS).where(cond).order_by(CASE.c.updated_at.desc(), CASE.c.id.desc())
-        .offset((page - 1) * size).limit(size)
-    ).all()  # fmt: skip
+    stmt = listing_select(kernel, grants, user_id, tab, filters)
+    rows = session.execute(stmt.offset((page - 1) * size).limit(size)).all()
     return Page(list(rows), total, page, pages)
 
 
@@ -211,4 +236,4 @@ def similar(
     return sorted(out, key=lambda c: c["distance_m"])[:limit]
 
 
-__all__ = ["TABS", "Filters", "Page", "listing", "counts", "similar", "view_scope", "SCALE"]
+__all__ = ["TABS", "Filters", "Page", "listing", "listing_count", "listing_select", "counts", "similar", "view_scope", "SCALE"]

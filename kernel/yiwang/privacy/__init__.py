@@ -14,7 +14,14 @@ from yiwang.privacy.crypto import (
     keys_of,
     normalise_for_index,
 )
-from yiwang.privacy.export import TEXT_KINDS, csv_values, masked_row, text_fields, xlsx_append
+from yiwang.privacy.export import (
+    TEXT_KINDS,
+    csv_values,
+    masked_row,
+    text_fields,
+    xlsx_append,
+    xlsx_cells,
+)
 from yiwang.privacy.fields import (
     Codec,
     Encrypted,
@@ -74,4 +81,5 @@ __all__ = [
     "upgrade_15",
     "validate_id",
     "xlsx_append",
+    "xlsx_cells",
 ]
