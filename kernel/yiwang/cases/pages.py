@@ -207,7 +207,7 @@ def inbox(request: Request) -> Response:
         "tabs": queries.TABS, "tab": search.tab, "counts": counts, "values": search.values,
         "problems": search.problems, "rows": rows, "page": page.page, "pages": page.pages,
         "total": page.total, "url_with": _url_with(request, search), "types": types_by_category(kernel),
-        "states": states,
+        "states": states, "date_fields": queries.DATE_FIELDS,
     }  # fmt: skip
     if hx_target(request) == "case-results":
         return render(request, "cases/_results.html", ctx)
