@@ -211,3 +211,52 @@ def test_about_lists_the_front_end_libraries_and_python_licences(client: Any, lo
     for name in ("starlette", "SQLAlchemy", "yiwang"):
         assert name.lower() in page.text.lower()
     assert 'href="/about"' in client.get("/grid/").text  # linked from the footer
+
+
+def test_reopening_leaves_the_closing_day_and_flags_follow_the_clock(case_net: Net, kernel: Any) -> None:
+    now = utcnow()
+    day = tallies.local_day(now)
+    county = case_net.nodes[COUNTY].id
+
+    def kept(key: str, indicator: str = tallies.DAILY) -> int:
+        with kernel.db.read() as s:
+            if indicator == tallies.FLAGS:
+                return stats.value(s, indicator, county, key)
+            return stats.days(s, indicator, county, (key,), day, day)[key][day]
+
+    case = case_net.report(now=now - timedelta(days=3))
+    run_clock(kernel, now=now)  # three days on: overdue to accept, maybe carded
+    assert kept("overdue", tallies.FLAGS) == 1
+    case_net.act("station", case, "accept", now=now)
+    assert kept("overdue", tallies.FLAGS) == 0 and kept("accepted") == 1  # a fresh clock
+    case_net.act("station", case, "dispatch", assignee=case_net.users["worker"].id, now=now)
+    case_net.act("worker", case, "feedback", opinion="已处置", now=now)
+    case_net.act("station", case, "verify_pass", now=now)
+    case = case_net.act("station", case, "close", now=now)
+    # It was overdue once: 超期结案, counted against the on-time rate.
+    assert case.close_type == "overdue" and kept("closed") == 1 and kept("closed_late") == 1
+    case = case_net.act("county", case, "reopen", opinion="群众反映未解决", now=now)
+    assert case.closed_at is None and kept("closed") == 0 and kept("closed_late") == 0
+    with kernel.db.read() as s:
+        assert recount(kernel, s, check=True, indicators=[tallies.DAILY, tallies.FLAGS]) == []
+
+
+def test_dated_keys_are_checked_on_recount(kernel: Any) -> None:
+    from yiwang.stats import Indicator
+
+    ind = Indicator("cases.x", "x", ("reported",), dated=True)
+    assert ind.allows("reported:2026-12-03")
+    assert not ind.allows("reported:2026-13-01") and not ind.allows("reported")
+    assert not ind.allows("closed:2026-12-03")
+    assert Indicator("cases.y", "y", ("a",)).allows("a")
+
+
+def test_the_inbox_filters_by_acceptance_and_closing_date(scene: Scene) -> None:
+    client = scene.browser("county_user")
+    today = tallies.local_day(utcnow()).isoformat()
+    assert listed(client, f"/cases/?tab=all&date=accepted&since={today}&until={today}") == 2
+    assert listed(client, f"/cases/?tab=all&date=closed&since={today}&until={today}") == 1
+    assert listed(client, f"/cases/?tab=all&since={today}&until={today}") == 2
+    bad = client.get("/cases/?tab=all&date=whenever")
+    assert "日期类别无效: whenever" in bad.text
+    assert 'name="date"' in bad.text and "结案日期" in bad.text

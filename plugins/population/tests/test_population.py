@@ -260,3 +260,19 @@ def test_node_page_shows_population_by_kind(
     assert "实有人口（2）" in page.text and "流动人口" in page.text
     login("audit_admin", "45")  # no population.view: the slot stays empty
     assert "实有人口（" not in client.get("/grid/450107").text
+
+
+def test_dashboard_shows_population_by_kind_as_a_card(
+    client: Any, kernel: Any, grid: Any, login: Any
+) -> None:
+    grid.node("45010700100101")
+    _register(kernel, grid, "45010700100101", _id(seq="125"), kind="floating")
+    _register(kernel, grid, "45010700100101", _id(seq="127"))
+    login("county_staff", "450107")
+    page = client.get("/dashboard").text
+    card = re.search(r'<div class="dash-card" id="dash-population">.*?</dl>', page, re.S)
+    assert card, page[:3000]
+    assert ">2</a>）" in card.group(0)
+    assert re.search(r'kind=floating" aria-label="流动人口 1 人">1</a>', card.group(0))
+    listed = client.get("/p/population/?node=450107&kind=floating")
+    assert listed.status_code == 200
