@@ -22,8 +22,8 @@
   const trend = (data) => ({
     color: palette,
     tooltip: { trigger: "axis" },
-    legend: { data: ["上报", "结案"] },
-    grid: { left: 40, right: 16, top: 36, bottom: 28, containLabel: true },
+    legend: { data: ["上报", "结案"], top: 0 },
+    grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
     xAxis: { type: "category", data: data.trend.map((d) => d.day.slice(5)) },
     yAxis: { type: "value", minInterval: 1 },
     series: [
