@@ -67,14 +67,23 @@ def _meta(dist: md.Distribution) -> Any:
     return dist.metadata
 
 
+def homepage(dist: md.Distribution) -> str:
+    """The project's home page: ``Home-page``, else its first ``Project-URL`` (Homepage first)."""
+    meta = _meta(dist)
+    home = str(meta.get("Home-page") or "")
+    if home:
+        return home
+    urls = [str(u).split(",", 1) for u in meta.get_all("Project-URL") or [] if "," in str(u)]
+    urls.sort(key=lambda u: u[0].strip().lower() not in ("homepage", "home", "source"))
+    return urls[0][1].strip() if urls else ""
+
+
 def _component(name: str) -> Component | None:
     try:
         dist = md.distribution(name)
     except md.PackageNotFoundError:
         return None
-    meta: Any = dist.metadata
-    home = str(meta.get("Home-page") or "")
-    return Component(str(dist.metadata["Name"]), dist.version, licence_of(dist), home)
+    return Component(str(dist.metadata["Name"]), dist.version, licence_of(dist), homepage(dist))
 
 
 def python_side() -> tuple[list[Component], list[Component]]:
@@ -104,7 +113,7 @@ def python_side() -> tuple[list[Component], list[Component]]:
         if ep.dist is not None and ep.dist.name not in plugins:
             plugins[ep.dist.name] = Component(
                 ep.dist.name, ep.dist.version, licence_of(ep.dist),
-                str(_meta(ep.dist).get("Home-page") or ""),
+                homepage(ep.dist),
             )  # fmt: skip
     return kernel, sorted(plugins.values(), key=lambda c: c.name)
 
