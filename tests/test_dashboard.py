@@ -146,7 +146,7 @@ def test_the_ranking_lists_only_children_and_drills_down(scene: Scene) -> None:
     assert page.status_code == 200
     ranking = re.search(r'id="dash-ranking".*?</table>', page.text, re.S)
     assert ranking
-    rows = re.findall(r'href="/dashboard\?node=(\d+)&amp;period=month">', ranking.group(0))
+    rows = re.findall(r'<td><a href="/dashboard\?node=(\d+)&amp;period=month"', ranking.group(0))
     assert sorted(rows) == sorted({COMMUNITY, OTHER_COMMUNITY})
     data = client.get(f"/dashboard/data.json?node={TOWNSHIP}&period=month").json()
     assert [c["code"] for c in data["children"]] == rows  # ranked by cases reported
@@ -185,6 +185,10 @@ def test_the_page_wires_the_charts_accessibly(scene: Scene) -> None:
     assert 'id="dash-trend-table"' in page and 'id="dash-types-table"' in page
     assert "<script>" not in page
     assert client.get("/static/js/dashboard.js").status_code == 200
+    # Another period through htmx: the content only, with its charts, and the URL pushed.
+    part = client.get("/dashboard?period=today", headers={"HX-Request": "true"}).text
+    assert "<html" not in part and 'data-widget="dashboard"' in part
+    assert 'hx-push-url="true"' in part and "今日上报事件（按类型）" in part
 
 
 def test_home_lands_on_the_dashboard_for_case_viewers(scene: Scene, users: Any, app: Any) -> None:
