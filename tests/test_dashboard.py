@@ -264,3 +264,36 @@ def test_the_inbox_filters_by_acceptance_and_closing_date(scene: Scene) -> None:
     bad = client.get("/cases/?tab=all&date=whenever")
     assert "日期类别无效: whenever" in bad.text
     assert 'name="date"' in bad.text and "结案日期" in bad.text
+
+
+def test_the_numbers_come_from_rollups_not_from_counting_cases(scene: Scene, kernel: Any) -> None:
+    """A province dashboard must not count the cases: only the by-type chart (bounded by the
+    report date) and the overdue list (ten rows) read the case table."""
+    from sqlalchemy import event
+
+    from yiwang.admin.common import node_by_code
+    from yiwang.cases import dashboard
+
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    engine = kernel.db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with kernel.db.read() as s:
+            row = node_by_code(s, COUNTY)
+            assert row is not None
+            seen.clear()
+            board = dashboard.build(kernel, s, row, "month")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    on_cases = [q for q in seen if "case_case" in q]
+    assert len(on_cases) == 2, on_cases
+    by_type = next(q for q in on_cases if "GROUP BY" in q)
+    assert "created_at >=" in by_type and "created_at <" in by_type
+    overdue = next(q for q in on_cases if "GROUP BY" not in q)
+    assert "LIMIT" in overdue
+    assert len(seen) <= 8, seen
+    assert board.cards["month"][0].value >= 1
