@@ -99,10 +99,13 @@ def test_history_restore_gets_the_whole_page(client: Any, grid: Any) -> None:
     assert "<html" in page.text
 
 
-def test_home_redirects_to_the_net(client: Any, login: Any) -> None:
-    login()
+def test_home_redirects_to_the_dashboard_or_the_net(client: Any, login: Any) -> None:
+    login()  # province staff: may see cases
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 302
+    assert response.headers["location"].endswith("/dashboard")
+    login("system_admin", "45")  # no cases.view
+    response = client.get("/", follow_redirects=False)
     assert response.headers["location"].endswith("/grid/")
 
 

@@ -54,16 +54,16 @@ def yiwang_routes() -> Sequence[BaseRoute]:
     from yiwang.auth import totp
     from yiwang.calendar import pages as calendar_pages
     from yiwang.cases import api as cases_api
-    from yiwang.cases import badge
+    from yiwang.cases import badge, dashboard
     from yiwang.cases import mobile as cases_mobile
     from yiwang.cases import pages as cases_pages
     from yiwang.dicts import pages as dict_pages
     from yiwang.jobs import pages as job_pages
     from yiwang.notify import pages as notify_pages
-    from yiwang.web import pages, search
+    from yiwang.web import about, pages, search
 
     return [
-        *search.routes(), *badge.routes(), *dict_pages.routes(),
+        *dashboard.routes(), *about.routes(), *search.routes(), *badge.routes(), *dict_pages.routes(),
         *cases_api.routes(), *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
         *job_pages.routes(), *calendar_pages.routes(), *notify_pages.routes(), *cases_pages.routes(),
         *cases_mobile.routes(),
@@ -73,6 +73,7 @@ def yiwang_routes() -> Sequence[BaseRoute]:
 @hookimpl
 def yiwang_menu_items() -> Sequence[MenuItem]:
     return [
+        MenuItem(label="工作台", href="/dashboard", icon="dashboard", order=1, section="首页", permission="cases.view"),
         MenuItem(label="区划与网格", href="/grid/", icon="tree", order=10, section="基础", permission="grid.view"),
         MenuItem(label="用户管理", href="/admin/users", icon="users", order=80, section="系统管理", permission="users.view"),
         MenuItem(label="角色与权限", href="/admin/roles", icon="key", order=81, section="系统管理", permission="roles.manage"),
@@ -119,6 +120,16 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
     build_demo_net(kernel, session, scale=scale, seed=seed)
     create_demo_accounts(kernel, session)
     build_demo_cases(kernel, session, scale=scale, seed=seed)
+
+
+@hookimpl
+def yiwang_template_slot(slot: str, node: Any, request: Any) -> Any:
+    """The footer of every page links the licence page (关于与许可)."""
+    if slot != "layout.footer" or request.scope.get("yiwang.principal") is None:
+        return None
+    from markupsafe import Markup
+
+    return Markup('<a href="/about">关于与许可</a>')
 
 
 @hookimpl

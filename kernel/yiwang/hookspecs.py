@@ -254,8 +254,10 @@ def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Mark
     ``yiwang.api.render_fragment``) — a plain ``str`` is escaped.
 
     Slots the kernel renders today: ``node.detail`` (the node page, below its children),
-    ``layout.head`` (inside ``<head>``), ``layout.footer`` (page footer), ``mobile.home`` (the
-    big buttons of the grid worker's phone home page ``/m/``, e.g. a patrol link).
+    ``dashboard.cards`` (the dashboard of ``node``: one ``<div class="dash-card">`` per
+    contribution, docs/dashboard.md), ``layout.head`` (inside ``<head>``), ``layout.footer``
+    (page footer), ``mobile.home`` (the big buttons of the grid worker's phone home page
+    ``/m/``, e.g. a patrol link).
 
     :param slot: the slot name.
     :param node: the node the page concerns (the request's current node on layout slots; None

@@ -10,7 +10,7 @@ write a card; each card is a timeline step, an audit record and a notification.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, select, update
 
 from yiwang.audit import Actor
 from yiwang.audit import record as audit
-from yiwang.cases import events
+from yiwang.cases import events, tallies
 from yiwang.cases.engine import CASE, STEP, utcnow
 from yiwang.cases.models import CARDS
 
@@ -77,7 +77,8 @@ def apply_due(kernel: Kernel, session: Session, now: datetime, *, limit: int | N
     for rise in RISES:
         query = select(
             CASE.c.id, CASE.c.version, CASE.c.state, CASE.c.org_id, CASE.c.serial,
-            CASE.c.node_id, CASE.c.node_path, CASE.c.title, CASE.c.card,
+            CASE.c.node_id, CASE.c.node_path, CASE.c.title, CASE.c.card, CASE.c.overdue,
+            CASE.c.created_at, CASE.c.accepted_at, CASE.c.closed_at, CASE.c.close_type,
         ).where(rise.pending(now)).order_by(CASE.c.id)  # type: ignore[arg-type]  # fmt: skip
         rows = session.execute(query if limit is None else query.limit(limit)).all()
         more = more or (limit is not None and len(rows) == limit)
@@ -94,6 +95,11 @@ def _apply(kernel: Kernel, s: Session, rise: Rise, r: Any, now: datetime) -> int
     ).rowcount  # type: ignore[attr-defined]
     if changed != 1:
         return 0  # someone acted on the case meanwhile: the next run looks again
+    before = tallies.Snapshot.of(r)
+    rises = rise.values()
+    after = replace(before, card=str(rises.get("card", before.card)),
+                    overdue=bool(rises.get("overdue", before.overdue)))  # fmt: skip
+    tallies.track(s, r.node_path, before, after)
     last = s.execute(
         select(STEP.c.seq, STEP.c.finished_at)
         .where(STEP.c.case_id == r.id)

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from yiwang import stats
 from yiwang.audit import Actor
 from yiwang.audit import record as audit
-from yiwang.cases import events
+from yiwang.cases import events, tallies
 from yiwang.cases.models import CHANNELS, SCALE, URGENCY, Case, CaseCopy, CaseStep
 from yiwang.cases.routing import OrgRow, departments_near, holder_at, org, parent_holder, route
 from yiwang.cases.workflow import PREVIOUS, Action, CaseType, FormField, Workflow
@@ -375,6 +375,7 @@ def report(
     _store_files(kernel, session, case, step, new.files, doer)
     session.flush()
     stats.add(session, STATE_INDICATOR, node.path, stat_key(initial.name))
+    tallies.track(session, node.path, None, tallies.Snapshot.of(case))
     audit(session, "cases.report", actor=doer.actor, object_type="case", object_id=int(case.id or 0),
           detail={"serial": case.serial, "type": ct.name, "channel": new.channel, "node": node.code})  # fmt: skip
     _notify(kernel, session, case, step, "上报", recipients=_holder_users(kernel, session, case))
@@ -477,6 +478,7 @@ def act(
     if wf.state(new_state).terminal:
         changes |= _clock_values(kernel, ct, "", 0, case.node_path, now)
     changes["version"] = case.version + 1
+    before = tallies.Snapshot.of(case)
     result = session.execute(
         update(CASE).where(CASE.c.id == case.id, CASE.c.version == case.version).values(**changes)
     )
@@ -496,6 +498,7 @@ def act(
     if stat_key(old_state) != stat_key(new_state):
         stats.move(session, STATE_INDICATOR, stat_key(old_state), case.node_path, case.node_path,
                    new_key=stat_key(new_state))  # fmt: skip
+    tallies.track(session, case.node_path, before, tallies.Snapshot.of(case))
     audit(session, f"cases.{action.name}", actor=doer.actor, object_type="case", object_id=int(case.id or 0),
           detail={"serial": case.serial, "from": old_state, "to": new_state,
                   "org": holder.name if moved and holder else None})  # fmt: skip

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from yiwang.cases.engine import ActionInput, NewCase, Upload
 from yiwang.cases.models import CARDS, URGENCY
-from yiwang.cases.queries import TABS, Filters
+from yiwang.cases.queries import DATE_FIELDS, TABS, Filters
 from yiwang.cases.workflow import Action
 from yiwang.grid.models import Node
 from yiwang.grid.tree import is_within
@@ -136,7 +136,7 @@ class Search:
         return self.filters.problems
 
 
-SEARCH_KEYS = ("q", "type", "state", "urgency", "card", "area", "since", "until")
+SEARCH_KEYS = ("q", "type", "state", "urgency", "card", "area", "date", "since", "until")
 
 
 def parse_search(
@@ -174,6 +174,11 @@ def parse_search(
             f.card = values["card"]
         else:
             problems.append(f"亮牌无效: {values['card']}")
+    if values["date"]:
+        if values["date"] in DATE_FIELDS:
+            f.date_field = values["date"]
+        else:
+            problems.append(f"日期类别无效: {values['date']}")
     if values["area"]:
         path = session.execute(select(Node.path).where(Node.code == values["area"])).scalar()  # type: ignore[call-overload]
         inside = path is not None and any(

@@ -34,7 +34,8 @@ def _by_state(session: Session) -> list[tuple[str, str, int]]:
 
 
 def indicators() -> Sequence[Indicator]:
+    from yiwang.cases import tallies
     from yiwang.cases.standard import STATES
 
     keys = (*(s.name for s in STATES), "other")
-    return [Indicator("cases.state", "事件（按状态）", keys, _by_state)]
+    return [Indicator("cases.state", "事件（按状态）", keys, _by_state), *tallies.indicators()]

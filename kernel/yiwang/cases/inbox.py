@@ -246,7 +246,7 @@ def render_inbox(
         "tabs": queries.TABS, "tab": search.tab, "counts": counts, "values": search.values,
         "problems": search.problems, "rows": rows, "page": page.page, "pages": page.pages,
         "total": page.total, "url_with": _url_with(request, search), "types": types_by_category(kernel),
-        "states": states, "columns": columns, "all_columns": COLUMNS, "chosen": chosen,
+        "states": states, "date_fields": queries.DATE_FIELDS, "columns": columns, "all_columns": COLUMNS, "chosen": chosen,
         "saved": saved, "query": query, "current_url": inbox_url(request, query),
         "export_url": str(request.url_for("cases:export").path) + ("?" + query if query else ""),
         "bulk_actions": bulk_actions, "bulk_targets": bulk_targets, "max_bulk": MAX_BULK,

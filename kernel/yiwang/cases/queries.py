@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from yiwang.rbac.authz import Grant
 
 TABS = {"todo": "待办", "done": "已办", "overdue": "超期", "all": "全部"}
+#: Which date ``since``/``until`` bound (``?date=``): the report's (default), acceptance, closing.
+DATE_FIELDS = {"reported": "上报日期", "accepted": "受理日期", "closed": "结案日期"}
 PAGE_SIZE = 20
 #: Columns a list shows (and exports); the UI lets a user choose among them.
 LIST_COLUMNS = (
@@ -99,6 +101,7 @@ class Filters:
     urgency: str = ""
     card: str = ""
     node: str = ""  # a node path inside the user's scope (resolved from a code by the page)
+    date_field: str = "reported"  # a key of DATE_FIELDS
     since: datetime | None = None
     until: datetime | None = None
     problems: list[str] = field(default_factory=list)
@@ -120,10 +123,13 @@ class Filters:
             out.append(CASE.c.card == self.card)
         if self.node:
             out.append(within(CASE.c.node_path, self.node))
+        when = {"accepted": CASE.c.accepted_at, "closed": CASE.c.closed_at}.get(
+            self.date_field, CASE.c.created_at
+        )
         if self.since:
-            out.append(CASE.c.created_at >= self.since)
+            out.append(when >= self.since)
         if self.until:
-            out.append(CASE.c.created_at < self.until)
+            out.append(when < self.until)
         return out
 
 
@@ -236,4 +242,4 @@ def similar(
     return sorted(out, key=lambda c: c["distance_m"])[:limit]
 
 
-__all__ = ["TABS", "Filters", "Page", "listing", "listing_count", "listing_select", "counts", "similar", "view_scope", "SCALE"]
+__all__ = ["DATE_FIELDS", "TABS", "Filters", "Page", "listing", "listing_count", "listing_select", "counts", "similar", "view_scope", "SCALE"]

@@ -7,9 +7,19 @@ the same transaction); read with ``value``/``by_key``/``children``; verify and r
 
 from __future__ import annotations
 
-from yiwang.stats.indicators import Indicator, declared_indicators
+from yiwang.stats.indicators import Indicator, day_key, declared_indicators
 from yiwang.stats.recount import Discrepancy, recount
-from yiwang.stats.rollup import add, by_key, children, flush, move, pending, value
+from yiwang.stats.rollup import (
+    add,
+    by_key,
+    children,
+    children_days,
+    days,
+    flush,
+    move,
+    pending,
+    value,
+)
 
 __all__ = [
     "Discrepancy",
@@ -17,6 +27,9 @@ __all__ = [
     "add",
     "by_key",
     "children",
+    "children_days",
+    "day_key",
+    "days",
     "declared_indicators",
     "flush",
     "move",

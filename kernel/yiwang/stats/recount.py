@@ -53,10 +53,9 @@ def source_rows(session: Session, indicator: Indicator) -> SourceRows:
 
 def truth(session: Session, indicator: Indicator) -> dict[tuple[int, str], int]:
     """``(node id, key) → count`` for every node, built from the indicator's source."""
-    allowed = set(indicator.all_keys)
     by_path: dict[tuple[str, str], int] = {}
     for path, key, count in source_rows(session, indicator):
-        if key not in allowed:
+        if not indicator.allows(key):
             raise ValidationError(f"统计指标 {indicator.name} 的来源返回了未声明的分类键 {key!r}")
         by_path[(path, key)] = by_path.get((path, key), 0) + int(count)
     out: dict[tuple[int, str], int] = {}

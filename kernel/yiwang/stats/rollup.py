@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import event, select
@@ -248,4 +249,73 @@ def children(
         mine = counts.setdefault(node_id, {})
         if v or key in mine:
             mine[key] = int(v)
+    return [(k, counts[k.id]) for k in kids]
+
+
+# --- dated indicators (counts per day) -------------------------------------------------------
+
+
+def _day_range(keys: Sequence[str], first: date, last: date) -> Any:
+    """The rollup rows of ``keys`` between two days: one primary-key range per key."""
+    from sqlalchemy import or_
+
+    from yiwang.stats.indicators import day_key
+
+    return or_(
+        *(ROLLUP.c.key.between(day_key(k, first), day_key(k, last)) for k in keys)
+    )
+
+
+def _split(key: str) -> tuple[str, date] | None:
+    base, _, day = key.rpartition(":")
+    try:
+        return base, date.fromisoformat(day)
+    except ValueError:
+        return None
+
+
+def days(
+    session: Session, indicator: str, node_id: int, keys: Sequence[str], first: date, last: date
+) -> dict[str, dict[date, int]]:
+    """A dated indicator's counts at the node per key and day, ``first`` to ``last`` inclusive
+    (every day present, 0 when nothing was counted): a few primary-key range reads."""
+    span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    out = {k: dict.fromkeys(span, 0) for k in keys}
+    rows = session.execute(
+        select(ROLLUP.c.key, ROLLUP.c.value).where(
+            ROLLUP.c.node_id == node_id, ROLLUP.c.indicator == indicator,
+            _day_range(keys, first, last),
+        )
+    )  # fmt: skip
+    for key, v in rows:
+        got = _split(str(key))
+        if got and got[0] in out and got[1] in out[got[0]]:
+            out[got[0]][got[1]] = int(v)
+    return out
+
+
+def children_days(
+    session: Session, indicator: str, parent_id: int, keys: Sequence[str], first: date, last: date
+) -> list[tuple[NodeRow, dict[str, int]]]:
+    """Every child of ``parent_id`` (ordered by code) with a dated indicator's totals per key
+    over ``first`` … ``last``: two indexed reads, whatever the size of the subtrees."""
+    conn = session.connection()
+    kids = [
+        NodeRow(*r)
+        for r in conn.execute(
+            select(*ROW_COLUMNS).where(NODE.c.parent_id == parent_id).order_by(NODE.c.code)
+        )
+    ]
+    counts: dict[int, dict[str, int]] = {k.id: dict.fromkeys(keys, 0) for k in kids}
+    rows = conn.execute(
+        select(ROLLUP.c.node_id, ROLLUP.c.key, ROLLUP.c.value)
+        .join(NODE, NODE.c.id == ROLLUP.c.node_id)
+        .where(NODE.c.parent_id == parent_id, ROLLUP.c.indicator == indicator,
+               _day_range(keys, first, last))
+    )  # fmt: skip
+    for node_id, key, v in rows:
+        got = _split(str(key))
+        mine = counts.get(int(node_id))
+        if got and mine is not None and got[0] in mine and first <= got[1] <= last:
+            mine[got[0]] += int(v)
     return [(k, counts[k.id]) for k in kids]

@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 
 @requires(AUTHENTICATED)
 def home(request: Request) -> Response:
+    """The dashboard (工作台) for those who may see cases in their jurisdiction, else the net."""
+    who = principal(request)
+    node = current_node(request)
+    if who is not None and node is not None and kernel_of(request).authz.allowed(
+        who.grants, "cases.view", node.path
+    ):
+        return RedirectResponse(request.url_for("dashboard"), status_code=302)
     return RedirectResponse(request.url_for("grid:index"), status_code=302)
 
 

@@ -284,3 +284,19 @@ def test_the_global_search_finds_people_by_id_number_and_name_in_scope(client: A
     assert "/p/population/persons/" in search("小明")
     login(role="community_staff", node="450107001002")
     assert "/p/population/persons/" not in search(number)
+
+
+def test_dashboard_shows_population_by_kind_as_a_card(
+    client: Any, kernel: Any, grid: Any, login: Any
+) -> None:
+    grid.node("45010700100101")
+    _register(kernel, grid, "45010700100101", _id(seq="125"), kind="floating")
+    _register(kernel, grid, "45010700100101", _id(seq="127"))
+    login("county_staff", "450107")
+    page = client.get("/dashboard").text
+    card = re.search(r'<div class="dash-card" id="dash-population">.*?</dl>', page, re.S)
+    assert card, page[:3000]
+    assert ">2</a>）" in card.group(0)
+    assert re.search(r'kind=floating" aria-label="流动人口 1 人">1</a>', card.group(0))
+    listed = client.get("/p/population/?node=450107&kind=floating")
+    assert listed.status_code == 200

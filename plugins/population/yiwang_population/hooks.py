@@ -103,9 +103,10 @@ def yiwang_search(request: Request, q: str, limit: int) -> Sequence[SearchHit]:
 
 @hookimpl
 def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Markup | None:
-    """On the node page of the net: the population by kind here, from the kernel's rollups
-    (one primary-key read, whatever the size of the subtree)."""
-    if slot != "node.detail" or node is None:
+    """On the node page of the net (``node.detail``) and on the dashboard (``dashboard.cards``):
+    the population by kind here, from the kernel's rollups (one primary-key read, whatever the
+    size of the subtree)."""
+    if slot not in ("node.detail", "dashboard.cards") or node is None:
         return None
     from yiwang_population.models import INDICATOR, KINDS
 
@@ -114,9 +115,8 @@ def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Mark
         return None
     with read(request) as s:
         counts = stats.by_key(s, INDICATOR, node.id or 0, keys=tuple(KINDS))
-    return render_fragment(
-        request, "population/_slot.html", {"counts": counts, "kinds": KINDS, "node": node}
-    )
+    name = "population/_dashboard.html" if slot == "dashboard.cards" else "population/_slot.html"
+    return render_fragment(request, name, {"counts": counts, "kinds": KINDS, "node": node})
 
 
 @hookimpl
