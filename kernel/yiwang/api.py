@@ -36,7 +36,7 @@ from yiwang.hookspecs import hookimpl
 from yiwang.jobs import Job
 from yiwang.kernel import Kernel
 from yiwang.notify import Message, Notifier
-from yiwang.plugins.records import MenuItem, Permission, RoleSpec
+from yiwang.plugins.records import MapLayer, MenuItem, Permission, RoleSpec
 from yiwang.plugins.spec import PluginSpec, Scope
 from yiwang.privacy import (
     Codec,
@@ -116,6 +116,7 @@ __all__ = [
     "requires",
     "Kernel",
     "Level",
+    "MapLayer",
     "Markup",
     "MenuItem",
     "Node",

@@ -55,10 +55,11 @@ def yiwang_routes() -> Sequence[BaseRoute]:
     from yiwang.cases import pages as cases_pages
     from yiwang.jobs import pages as job_pages
     from yiwang.notify import pages as notify_pages
+    from yiwang.web import map as grid_map
     from yiwang.web import pages
 
     return [
-        *cases_api.routes(), *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
+        *cases_api.routes(), *grid_map.routes(), *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
         *job_pages.routes(), *calendar_pages.routes(), *notify_pages.routes(), *cases_pages.routes(),
     ]  # fmt: skip
 
@@ -67,6 +68,7 @@ def yiwang_routes() -> Sequence[BaseRoute]:
 def yiwang_menu_items() -> Sequence[MenuItem]:
     return [
         MenuItem(label="区划与网格", href="/grid/", icon="tree", order=10, section="基础", permission="grid.view"),
+        MenuItem(label="网格地图", href="/grid/map", icon="map", order=11, section="基础", permission="grid.view"),
         MenuItem(label="用户管理", href="/admin/users", icon="users", order=80, section="系统管理", permission="users.view"),
         MenuItem(label="角色与权限", href="/admin/roles", icon="key", order=81, section="系统管理", permission="roles.manage"),
         MenuItem(label="模块启用", href="/admin/plugins", icon="toggle", order=82, section="系统管理", permission="plugins.manage"),

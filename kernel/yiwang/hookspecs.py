@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from yiwang.grid.models import Node
     from yiwang.jobs.declarations import Job
     from yiwang.kernel import Kernel
-    from yiwang.plugins.records import MenuItem, Permission, RoleSpec
+    from yiwang.plugins.records import MapLayer, MenuItem, Permission, RoleSpec
     from yiwang.privacy.registry import PersonalField
     from yiwang.stats.indicators import Indicator
 
@@ -251,6 +251,22 @@ def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Mark
 
 
 @hookspec
+def yiwang_map_layers(node: Node) -> Sequence[MapLayer]:
+    """Contribute layers to the grid map (网格地图) at ``node``.
+
+    Called when the map page of ``node`` renders, for plugins active at ``node``; each layer
+    whose ``permission`` the user holds at ``node`` is offered as a toggle. The map fetches the
+    layer's ``url`` with ``?node=<code>`` and draws the GeoJSON FeatureCollection it returns:
+    the route scopes its features to the user in SQL, bounds their number, and carries no
+    personal data in them.
+
+    :param node: the node the map shows.
+    :returns: a sequence of ``yiwang.api.MapLayer``.
+    :since: 1.0
+    """
+
+
+@hookspec
 def yiwang_case_guard(
     session: Session, case: Case, action: str, opinion: str, actor: Actor
 ) -> str | Sequence[str] | None:
@@ -337,7 +353,9 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
 
 
 #: Hooks dispatched per node (``PluginHost.hook_at``); the rest reach every enabled plugin.
-NODE_HOOKS = frozenset({"yiwang_template_slot", "yiwang_case_guard", "yiwang_case_changed"})
+NODE_HOOKS = frozenset(
+    {"yiwang_template_slot", "yiwang_map_layers", "yiwang_case_guard", "yiwang_case_changed"}
+)
 
 #: Declaration hooks, collected per plugin in load order (``PluginHost.collect``).
 DECLARATION_HOOKS = frozenset(
