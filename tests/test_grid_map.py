@@ -105,6 +105,17 @@ def test_tile_layer_appears_only_when_configured(client: Any, users: Any, kernel
     assert 'data-attribution="某市测绘院"' in html
 
 
+def test_a_tile_server_is_allowed_in_the_content_security_policy_only_when_set(
+    client: Any, users: Any, kernel: Any, mapped: Any
+) -> None:
+    c = _as(client, users, mapped, "station")
+    assert "img-src 'self' data: blob:;" in c.get("/grid/map").headers["content-security-policy"]
+    kernel.settings = replace(kernel.settings, map=MapSettings(tile_url="https://{s}.tiles.example.gov.cn/{z}/{x}/{y}.png"))
+    csp = c.get("/grid/map").headers["content-security-policy"]
+    assert "img-src 'self' data: blob: https://*.tiles.example.gov.cn;" in csp
+    assert "script-src 'self';" in csp  # only images from there
+
+
 def test_map_settings_are_validated(tmp_path: Any) -> None:
     env = {"YIWANG_HOME": str(tmp_path)}
     assert load_settings(env).map == MapSettings()

@@ -28,6 +28,8 @@ from yiwang.cases.workflow import Action, CaseType, FormField, Limits, State, Wo
 from yiwang.errors import Forbidden, NotFound, ValidationError, YiwangError
 from yiwang.files import FileRejected, StoredFile, file_response, files_of, get_file, store_file
 from yiwang.grid.geo import distance_m, gcj02_to_wgs84, wgs84_to_gcj02
+from yiwang.grid.shapes import contains as outline_contains
+from yiwang.grid.shapes import point_inside
 from yiwang.grid.levels import Level
 from yiwang.grid.models import PATH_TYPE, Node, Organisation
 from yiwang.grid.tree import NodeRow, ancestor_ids, is_within, move_paths
@@ -144,6 +146,9 @@ __all__ = [
     "distance_m",
     "gcj02_to_wgs84",
     "wgs84_to_gcj02",
+    # node outlines and the map (docs/grid.md)
+    "outline_contains",
+    "point_inside",
     # privacy (docs/privacy.md)
     "Codec",
     "DecryptionError",

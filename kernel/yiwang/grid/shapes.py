@@ -89,6 +89,16 @@ def point_from_unit(ring: Ring, u: float, v: float) -> Point:
     return cx, cy
 
 
+def point_inside(geometry: str | dict[str, Any] | None, u: float, v: float) -> tuple[float, float] | None:
+    """A point ``(lat, lon)`` inside the (first outer ring of the) outline, picked by ``u``, ``v``
+    in [0, 1) — e.g. to place demo objects in their grid; None without an outline."""
+    rings = rings_of(geometry)
+    if not rings:
+        return None
+    lon, lat = point_from_unit(rings[0], u, v)
+    return lat, lon
+
+
 def polygon_json(ring: Ring, digits: int = 6) -> str:
     """A GeoJSON Polygon of one closed ring, rounded to ``digits`` (≈0.1 m at 6)."""
     pts = [[round(x, digits), round(y, digits)] for x, y in ring]
