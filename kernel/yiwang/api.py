@@ -28,10 +28,10 @@ from yiwang.cases.workflow import Action, CaseType, FormField, Limits, State, Wo
 from yiwang.errors import Forbidden, NotFound, ValidationError, YiwangError
 from yiwang.files import FileRejected, StoredFile, file_response, files_of, get_file, store_file
 from yiwang.grid.geo import distance_m, gcj02_to_wgs84, wgs84_to_gcj02
-from yiwang.grid.shapes import contains as outline_contains
-from yiwang.grid.shapes import point_inside
 from yiwang.grid.levels import Level
 from yiwang.grid.models import PATH_TYPE, Node, Organisation
+from yiwang.grid.shapes import contains as outline_contains
+from yiwang.grid.shapes import point_inside
 from yiwang.grid.tree import NodeRow, ancestor_ids, is_within, move_paths
 from yiwang.grid.tree import within as subtree_filter
 from yiwang.hookspecs import hookimpl

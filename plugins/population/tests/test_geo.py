@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from yiwang.api import Node, outline_contains
+
 from yiwang_population import hooks, service
 from yiwang_population.geo import place_demo_buildings
 from yiwang_population.models import Building, Person
