@@ -7,6 +7,7 @@ synthetic townships, communities, grids and organisations below.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -179,15 +180,17 @@ def _seeds(rows: list[NewNode], parent: int, children: list[int], ring: Ring, rn
             return [(s[1], s[0]) for s in seats if s is not None]
     if level == Level.CITY and rows[parent].code in guangxi.CITY_SEATS:
         lat, lon = guangxi.CITY_SEATS[rows[parent].code]
+        districts = [i for i in children if rows[i].name.endswith("区")]
         near: dict[int, Point] = {}
-        for i in children:
-            if not rows[i].name.endswith("区"):
-                continue
-            for _ in range(10):
-                p = (lon, lat) if not near else (lon + rng.uniform(-0.18, 0.18), lat + rng.uniform(-0.15, 0.15))
-                if ring_contains(ring, *p):
-                    near[i] = p
-                    break
+        # The first district at the seat, the others on a ring around it: compact wedges that
+        # look like a city's districts (random points this close would cut slivers).
+        turn = rng.uniform(0, 2 * math.pi)
+        for k, i in enumerate(districts):
+            angle = turn + 2 * math.pi * k / max(1, len(districts) - 1)
+            r = 0.0 if k == 0 else rng.uniform(0.13, 0.19)
+            p = (lon + r * math.cos(angle), lat + r * math.sin(angle) * 0.92)
+            if ring_contains(ring, *p):
+                near[i] = p
         rest = iter(spread_points(ring, len(children) - len(near), rng.random, fixed=list(near.values())))
         return [near[i] if i in near else next(rest) for i in children]
     return spread_points(ring, len(children), rng.random)
