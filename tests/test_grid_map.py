@@ -82,8 +82,8 @@ def test_map_page_lists_the_children_with_open_cases_linked_to_the_case_list(cli
     assert f"/grid/map/cases.geojson?node={TOWNSHIP}&amp;state=open" in html
     # The table says what the map shows: each community with its open cases, linked.
     assert "人民社区" in html or COMMUNITY in html
-    assert f'/cases/?tab=all&amp;area={COMMUNITY}">2</a>' in html
-    assert f'/cases/?tab=all&amp;area={OTHER}">1</a>' in html
+    assert f'/cases/?tab=all&amp;state=open&amp;area={COMMUNITY}">2</a>' in html
+    assert f'/cases/?tab=all&amp;state=open&amp;area={OTHER}">1</a>' in html
     assert "data-tile-url" not in html  # no basemap unless configured
 
 
@@ -189,6 +189,15 @@ def test_open_pins_leave_out_finished_cases_and_all_brings_them(client: Any, use
     assert bad.status_code == 422 and "未知的事件状态" in bad.text
 
 
+def test_the_open_count_links_to_the_list_of_exactly_those_cases(client: Any, users: Any, mapped: Any) -> None:
+    mapped.act("station", mapped.mine, "reject", opinion="不属于受理范围")
+    c = _as(client, users, mapped, "township")
+    assert f'/cases/?tab=all&amp;state=open&amp;area={COMMUNITY}">1</a>' in c.get(f"/grid/map?node={TOWNSHIP}").text
+    listed = c.get(f"/cases/?tab=all&state=open&area={COMMUNITY}").text
+    assert "路灯不亮" in listed and "井盖缺失" not in listed
+    assert "井盖缺失" in c.get(f"/cases/?tab=all&area={COMMUNITY}").text
+
+
 def test_pins_are_limited_with_a_note(client: Any, users: Any, kernel: Any, mapped: Any) -> None:
     kernel.settings = replace(kernel.settings, map=MapSettings(max_pins=2))
     body = _as(client, users, mapped, "township").get(f"/grid/map/cases.geojson?node={TOWNSHIP}").json()
@@ -211,7 +220,7 @@ def test_side_panels_summarise_and_link(client: Any, users: Any, mapped: Any) ->
     c = _as(client, users, mapped, "township")
     node = c.get(f"/grid/map/panel?node={COMMUNITY}")
     assert node.status_code == 200 and "<html" not in node.text
-    assert f"/grid/{COMMUNITY}" in node.text and f"/cases/?tab=all&amp;area={COMMUNITY}" in node.text
+    assert f"/grid/{COMMUNITY}" in node.text and f"/cases/?tab=all&amp;state=open&amp;area={COMMUNITY}" in node.text
     assert f"/grid/map?node={COMMUNITY}" in node.text  # it has grids: the map goes down
     case = c.get(f"/grid/map/case/{mapped.theirs.id}")
     assert case.status_code == 200 and "东边的事件" in case.text
