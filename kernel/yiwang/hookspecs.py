@@ -262,7 +262,7 @@ def yiwang_map_layers(node: Node) -> Sequence[MapLayer]:
 
     :param node: the node the map shows.
     :returns: a sequence of ``yiwang.api.MapLayer``.
-    :since: 1.0
+    :since: 1.1
     """
 
 
