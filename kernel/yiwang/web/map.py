@@ -24,6 +24,7 @@ from yiwang.errors import NotFound, ValidationError
 from yiwang.grid import tree
 from yiwang.grid.geo import wgs84_to_gcj02
 from yiwang.grid.levels import Level
+from yiwang.grid.models import Node
 from yiwang.grid.tree import NodeRow, within
 from yiwang.plugins.host import KERNEL
 from yiwang.plugins.records import MapLayer
@@ -88,7 +89,9 @@ def layers_at(request: Request, node: NodeRow) -> list[MapLayer]:
     kernel = kernel_of(request)
     active = kernel.activation.active_plugins(node)
     out = []
-    for plugin, layer in kernel.host.collect_items("yiwang_map_layers", node=node):
+    with kernel.db.read() as s:
+        full = s.get(Node, node.id)
+    for plugin, layer in kernel.host.collect_items("yiwang_map_layers", node=full):
         if plugin != KERNEL and plugin not in active:
             continue
         if layer.permission and not _may(request, layer.permission, node.path):

@@ -105,3 +105,16 @@ def test_demo_buildings_are_placed_inside_their_grids(kernel: Any, grid: Any) ->
         spots = s.execute(select(Building.lat, Building.lon)).all()  # type: ignore[call-overload]
     assert len(spots) == 5
     assert all(outline_contains(OUTLINE, lon, lat) for lat, lon in spots)
+
+
+def test_buildings_follow_gcj02_tiles(client: Any, login: Any, kernel: Any, buildings: Any) -> None:
+    from dataclasses import replace
+
+    from yiwang.api import wgs84_to_gcj02
+
+    kernel.settings = replace(kernel.settings, map=replace(kernel.settings.map, tile_url="/t/{z}/{x}/{y}.png",
+                                                           tile_crs="gcj02"))  # fmt: skip
+    login("community_staff", OWN_COMMUNITY)
+    [feature] = client.get("/p/population/api/buildings.geojson").json()["features"]
+    lat, lon = wgs84_to_gcj02(22.805, 108.305)
+    assert feature["geometry"]["coordinates"] == [round(lon, 6), round(lat, 6)]

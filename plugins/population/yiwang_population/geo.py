@@ -27,6 +27,7 @@ from yiwang.api import (
     require,
     requires,
     subtree_filter,
+    wgs84_to_gcj02,
 )
 
 from yiwang_population.models import Building, House, Residence
@@ -63,11 +64,13 @@ def buildings_geojson(request: Request) -> Response:
             .order_by(col(Building.id)).limit(MAX_BUILDINGS + 1)
         ).all()  # fmt: skip
     truncated = len(rows) > MAX_BUILDINGS
+    # Tiles drawn in GCJ-02 (map.tile_crs): show the stored WGS-84 points where the tiles put them.
+    gcj = kernel(request).settings.map.tile_crs == "gcj02"
     features = [
         {
             "type": "Feature",
             "id": b_id,
-            "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+            "geometry": {"type": "Point", "coordinates": _display(lat, lon, gcj)},
             "properties": {
                 "title": f"{address}{name}" if name and name not in address else address,
                 "residents": int(n),
@@ -82,6 +85,12 @@ def buildings_geojson(request: Request) -> Response:
     if truncated:
         body["note"] = f"楼栋过多，只显示 {MAX_BUILDINGS} 栋——请放大到下级区域查看"
     return JSONResponse(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})
+
+
+def _display(lat: float, lon: float, gcj: bool) -> list[float]:
+    if gcj:
+        lat, lon = wgs84_to_gcj02(lat, lon)
+    return [round(lon, 6), round(lat, 6)]
 
 
 routes = [Route("/api/buildings.geojson", buildings_geojson, name="buildings_geojson")]
