@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, NoMatchFound, Route
 
 from yiwang import stats
 from yiwang.cases import engine, forms
@@ -131,6 +131,7 @@ def map_page(request: Request) -> Response:
             "open_here": open_here,
             "layers_json": json.dumps(layers, ensure_ascii=False),
             "map": settings,
+            "dashboard": _dashboard(request, node.code),
         },
         node=node,
     )
@@ -165,6 +166,14 @@ def _path(request: Request, name: str, *, node: str = "", **params: Any) -> str:
     """A route's path (relative, so it survives a reverse proxy), with ``?node=`` when given."""
     path = str(request.app.url_path_for(name, **params))
     return f"{path}?{urlencode({'node': node})}" if node else path
+
+
+def _dashboard(request: Request, code: str) -> str:
+    """The node's dashboard (工作台) when the kernel serves one, else ""."""
+    try:
+        return _path(request, "dashboard", node=code)
+    except NoMatchFound:
+        return ""
 
 
 def _collection(features: list[dict[str, Any]], **extra: Any) -> JSONResponse:
@@ -271,6 +280,7 @@ def node_panel(request: Request) -> Response:
         open_here = _open_count(kernel, stats.by_key(s, CASE_STATES, node.id)) if cases_here else None
     return _fragment(request, "grid/_map_node.html", {
         "n": node, "level_label": Level(node.level).label, "cases_here": cases_here, "open_here": open_here,
+        "dashboard": _dashboard(request, node.code),
     })  # fmt: skip
 
 

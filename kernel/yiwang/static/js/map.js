@@ -164,7 +164,7 @@
     });
     if (notes.length) setNote(root, notes.join(" "));
     // The container may have been laid out after the map was made (htmx swap, phone rotation).
-    setTimeout(() => map.invalidateSize(), 0);
-    window.addEventListener("resize", () => map.invalidateSize());
+    // An observer on the element goes with it when htmx swaps the page out.
+    new ResizeObserver(() => map.invalidateSize()).observe(root);
   };
 })();
