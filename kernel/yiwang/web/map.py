@@ -20,6 +20,7 @@ from yiwang.cases import engine, forms
 from yiwang.cases.api import doer_of
 from yiwang.cases.pages import state_titles, visible_case
 from yiwang.cases.queries import view_scope
+from yiwang.cases.standard import STATES
 from yiwang.errors import NotFound, ValidationError
 from yiwang.grid import tree
 from yiwang.grid.geo import wgs84_to_gcj02
@@ -54,9 +55,11 @@ def _terminal(kernel: Any) -> set[str]:
 
 
 def _open_count(kernel: Any, counts: dict[str, int]) -> int:
-    """Open cases from a node's rollup by state: every count outside the terminal states."""
+    """Open cases from a node's rollup by state: the rollup's keys (the standard states and
+    ``other``, ``yiwang.cases.hooks.indicators``) outside the terminal states."""
     term = _terminal(kernel)
-    return sum(n for key, n in counts.items() if key not in term)
+    keys = [st.name for st in STATES if st.name not in term] + ["other"]
+    return sum(counts.get(key, 0) for key in keys)
 
 
 def _may(request: Request, permission: str, path: str) -> bool:
