@@ -32,6 +32,8 @@ from yiwang.files import FileRejected, StoredFile, file_response, files_of, get_
 from yiwang.grid.geo import distance_m, gcj02_to_wgs84, wgs84_to_gcj02
 from yiwang.grid.levels import Level
 from yiwang.grid.models import PATH_TYPE, Node, Organisation
+from yiwang.grid.shapes import contains as outline_contains
+from yiwang.grid.shapes import point_inside
 from yiwang.grid.tree import NodeRow, ancestor_ids, is_within, move_paths
 from yiwang.grid.tree import within as subtree_filter
 from yiwang.hookspecs import hookimpl
@@ -39,7 +41,7 @@ from yiwang.jobs import Job
 from yiwang.kernel import Kernel
 from yiwang.notify import Message, Notifier
 from yiwang.pinyin import INITIALS_TYPE, pinyin_initials
-from yiwang.plugins.records import Dictionary, MenuItem, Permission, RoleSpec, SearchHit
+from yiwang.plugins.records import Dictionary, MapLayer, MenuItem, Permission, RoleSpec, SearchHit
 from yiwang.plugins.spec import PluginSpec, Scope
 from yiwang.privacy import (
     Codec,
@@ -123,6 +125,7 @@ __all__ = [
     "requires",
     "Kernel",
     "Level",
+    "MapLayer",
     "Markup",
     "MenuItem",
     "Node",
@@ -159,6 +162,9 @@ __all__ = [
     "distance_m",
     "gcj02_to_wgs84",
     "wgs84_to_gcj02",
+    # node outlines and the map (docs/grid.md)
+    "outline_contains",
+    "point_inside",
     # privacy (docs/privacy.md)
     "Codec",
     "DecryptionError",

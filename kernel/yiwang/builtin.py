@@ -61,9 +61,10 @@ def yiwang_routes() -> Sequence[BaseRoute]:
     from yiwang.jobs import pages as job_pages
     from yiwang.notify import pages as notify_pages
     from yiwang.web import about, pages, search
+    from yiwang.web import map as grid_map
 
     return [
-        *dashboard.routes(), *about.routes(), *search.routes(), *badge.routes(), *dict_pages.routes(),
+        *dashboard.routes(), *about.routes(), *search.routes(), *badge.routes(), *dict_pages.routes(), *grid_map.routes(),
         *cases_api.routes(), *pages.routes(), *auth_pages.routes(), *totp.routes(), *admin.routes(), *audit_pages.routes(),
         *job_pages.routes(), *calendar_pages.routes(), *notify_pages.routes(), *cases_pages.routes(),
         *cases_mobile.routes(),
@@ -75,6 +76,7 @@ def yiwang_menu_items() -> Sequence[MenuItem]:
     return [
         MenuItem(label="工作台", href="/dashboard", icon="dashboard", order=1, section="首页", permission="cases.view"),
         MenuItem(label="区划与网格", href="/grid/", icon="tree", order=10, section="基础", permission="grid.view"),
+        MenuItem(label="网格地图", href="/grid/map", icon="map", order=11, section="基础", permission="grid.view"),
         MenuItem(label="用户管理", href="/admin/users", icon="users", order=80, section="系统管理", permission="users.view"),
         MenuItem(label="角色与权限", href="/admin/roles", icon="key", order=81, section="系统管理", permission="roles.manage"),
         MenuItem(label="模块启用", href="/admin/plugins", icon="toggle", order=82, section="系统管理", permission="plugins.manage"),

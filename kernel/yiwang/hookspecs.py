@@ -44,7 +44,14 @@ if TYPE_CHECKING:
     from yiwang.grid.models import Node
     from yiwang.jobs.declarations import Job
     from yiwang.kernel import Kernel
-    from yiwang.plugins.records import Dictionary, MenuItem, Permission, RoleSpec, SearchHit
+    from yiwang.plugins.records import (
+        Dictionary,
+        MapLayer,
+        MenuItem,
+        Permission,
+        RoleSpec,
+        SearchHit,
+    )
     from yiwang.privacy.registry import PersonalField
     from yiwang.stats.indicators import Indicator
 
@@ -287,6 +294,22 @@ def yiwang_search(request: Request, q: str, limit: int) -> Sequence[SearchHit] |
 
 
 @hookspec
+def yiwang_map_layers(node: Node) -> Sequence[MapLayer]:
+    """Contribute layers to the grid map (网格地图) at ``node``.
+
+    Called when the map page of ``node`` renders, for plugins active at ``node``; each layer
+    whose ``permission`` the user holds at ``node`` is offered as a toggle. The map fetches the
+    layer's ``url`` with ``?node=<code>`` and draws the GeoJSON FeatureCollection it returns:
+    the route scopes its features to the user in SQL, bounds their number, and carries no
+    personal data in them.
+
+    :param node: the node the map shows.
+    :returns: a sequence of ``yiwang.api.MapLayer``.
+    :since: 1.1
+    """
+
+
+@hookspec
 def yiwang_case_guard(
     session: Session, case: Case, action: str, opinion: str, actor: Actor
 ) -> str | Sequence[str] | None:
@@ -374,7 +397,7 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
 
 #: Hooks dispatched per node (``PluginHost.hook_at``); the rest reach every enabled plugin.
 NODE_HOOKS = frozenset(
-    {"yiwang_template_slot", "yiwang_search", "yiwang_case_guard", "yiwang_case_changed"}
+    {"yiwang_template_slot", "yiwang_search", "yiwang_map_layers", "yiwang_case_guard", "yiwang_case_changed"}
 )
 
 #: Declaration hooks, collected per plugin in load order (``PluginHost.collect``).

@@ -280,6 +280,34 @@ def _ui(raw: Mapping[str, Any]) -> UiSettings:
 
 
 @dataclass(frozen=True)
+class MapSettings:
+    """The grid map (``[map]``, docs/grid.md): an optional tile basemap and the pin limit."""
+
+    tile_url: str = ""
+    attribution: str = ""
+    #: "wgs84", or "gcj02" when the tiles are drawn in GCJ-02 (火星坐标): shapes and pins shift.
+    tile_crs: str = "wgs84"
+    max_pins: int = 5000
+
+
+def _map(raw: Mapping[str, Any]) -> MapSettings:
+    url = _get(raw, "map.tile_url", str).strip()
+    if url and not (url.startswith(("http://", "https://", "/")) and "{z}" in url and "{x}" in url and "{y}" in url):
+        raise SettingsError(
+            f"配置项 map.tile_url 应为含 {{z}}、{{x}}、{{y}} 的瓦片地址（http(s):// 或 / 开头），实际为 {url!r}"
+        )
+    crs = _get(raw, "map.tile_crs", str).strip().lower()
+    if crs not in ("wgs84", "gcj02"):
+        raise SettingsError(f"配置项 map.tile_crs 应为 wgs84 或 gcj02，实际为 {crs!r}")
+    return MapSettings(
+        tile_url=url,
+        attribution=_get(raw, "map.attribution", str).strip(),
+        tile_crs=crs,
+        max_pins=_positive(raw, "map.max_pins"),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     site_file: Path
@@ -309,6 +337,7 @@ class Settings:
     files: FilesSettings
     jobs: JobSettings
     ui: UiSettings
+    map: MapSettings = field(default_factory=MapSettings)
     #: The merged raw tables, for plugin settings under ``[plugin.<name>]``.
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
@@ -464,6 +493,7 @@ def build(raw: Mapping[str, Any], *, home: Path, site_file: Path) -> Settings:
         files=_files(raw, home),
         jobs=_jobs(raw),
         ui=_ui(raw),
+        map=_map(raw),
         raw=raw,
     )
 

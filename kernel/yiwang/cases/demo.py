@@ -27,11 +27,13 @@ from yiwang.cases.routing import holder_at, parent_holder
 from yiwang.errors import YiwangError
 from yiwang.grid.levels import Level
 from yiwang.grid.models import Node
+from yiwang.grid.shapes import Ring, point_from_unit, rings_of
 
 if TYPE_CHECKING:
     from yiwang.kernel import Kernel
 
 NODE = Node.__table__  # type: ignore[attr-defined]
+_GRID_COLUMNS = (NODE.c.id, NODE.c.path, NODE.c.lat, NODE.c.lon, NODE.c.geometry)
 
 TITLES = {
     "public_facility": ["路灯不亮", "井盖缺失", "人行道地砖破损", "公交站牌损坏", "护栏倒伏"],
@@ -84,20 +86,20 @@ def build_demo_cases(kernel: Kernel, session: Session, *, scale: str, seed: int,
     rng = random.Random(seed)
     now = now or engine.utcnow()
     grids = session.execute(
-        select(NODE.c.id, NODE.c.path, NODE.c.lat, NODE.c.lon).where(NODE.c.level == Level.GRID).order_by(NODE.c.id)
+        select(*_GRID_COLUMNS).where(NODE.c.level == Level.GRID).order_by(NODE.c.id)
     ).all()  # fmt: skip
     if not grids:
         return 0
     local_doers, local_grids = _demo_accounts(session)
     types = [t for t in kernel.cases.types if t in TITLES] or list(kernel.cases.types)
+    rings: dict[int, list[Ring]] = {}
     made = 0
     for i in range(COUNT.get(scale, COUNT["small"])):
         local = bool(local_grids) and i % 5 < 2
         grid = rng.choice(local_grids if local else grids)
         case_type = rng.choice(types)
         created = now - timedelta(days=min(rng.expovariate(1 / 6), 40) + 0.05)
-        lat = (grid.lat if grid.lat is not None else 22.82) + rng.uniform(-0.01, 0.01)
-        lon = (grid.lon if grid.lon is not None else 108.32) + rng.uniform(-0.01, 0.01)
+        lat, lon = _location(grid, rng.random(), rng.random(), rings)
         channel = rng.choices(["phone", "web", "hotline", "wechat", "public"], [60, 10, 15, 10, 5])[0]
         citizen = channel in ("hotline", "wechat", "public")
         reporter = local_doers["worker"] if local and channel == "phone" else Doer(Actor(None, "demo"), None, "演示")
@@ -122,6 +124,19 @@ def build_demo_cases(kernel: Kernel, session: Session, *, scale: str, seed: int,
         made += 1
     clock.apply_due(kernel, session, now)
     return made
+
+
+def _location(grid: Any, u: float, v: float, rings: dict[int, list[Ring]]) -> tuple[float, float]:
+    """(lat, lon) of a case in ``grid``: inside its outline when it has one (``u``, ``v`` pick
+    the spot), else near its centre (or 南宁 when the net has no coordinates at all)."""
+    if grid.id not in rings:
+        rings[grid.id] = rings_of(grid.geometry)
+    if rings[grid.id]:
+        lon, lat = point_from_unit(rings[grid.id][0], u, v)
+        return lat, lon
+    lat = grid.lat if grid.lat is not None else 22.82
+    lon = grid.lon if grid.lon is not None else 108.32
+    return lat + (u - 0.5) * 0.02, lon + (v - 0.5) * 0.02
 
 
 def _walk_to(w: _Walk, final: str) -> None:
@@ -193,6 +208,6 @@ def _demo_accounts(session: Session) -> tuple[dict[str, Doer], list[Any]]:
             doers[key] = Doer(Actor(u.id, u.username), grants_of(session, int(u.id or 0)), u.display_name)
     own = [g.node_id for g in doers["worker"].grants or () if g.node_level == Level.GRID]
     grids = session.execute(
-        select(NODE.c.id, NODE.c.path, NODE.c.lat, NODE.c.lon).where(NODE.c.id.in_(own))
+        select(*_GRID_COLUMNS).where(NODE.c.id.in_(own))
     ).all()  # fmt: skip
     return doers, list(grids)

@@ -159,7 +159,9 @@ def parse_search(
             f.case_type = values["type"]
         else:
             problems.append(f"事件类型无效: {values['type']}")
-    if values["state"]:
+    if values["state"] == "open":  # 未办结: every state that is not terminal (the map's counts)
+        f.exclude_states = tuple(sorted({t for wf in kernel.cases.workflows.values() for t in wf.terminal}))
+    elif values["state"]:
         if values["state"] in set(states):
             f.state = values["state"]
         else:

@@ -102,6 +102,7 @@ class Filters:
     card: str = ""
     node: str = ""  # a node path inside the user's scope (resolved from a code by the page)
     date_field: str = "reported"  # a key of DATE_FIELDS
+    exclude_states: tuple[str, ...] = ()  # ``state=open``: not in these (terminal) states
     since: datetime | None = None
     until: datetime | None = None
     problems: list[str] = field(default_factory=list)
@@ -117,6 +118,8 @@ class Filters:
             out.append(CASE.c.case_type == self.case_type)
         if self.state:
             out.append(CASE.c.state == self.state)
+        if self.exclude_states:
+            out.append(CASE.c.state.not_in(self.exclude_states))
         if self.urgency in URGENCY:
             out.append(CASE.c.urgency == self.urgency)
         if self.card in ("yellow", "red"):

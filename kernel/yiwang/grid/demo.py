@@ -7,8 +7,9 @@ synthetic townships, communities, grids and organisations below.
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -19,6 +20,16 @@ from yiwang.grid.data import guangxi
 from yiwang.grid.levels import Level
 from yiwang.grid.models import Node, Organisation, utcnow
 from yiwang.grid.service import add_nodes
+from yiwang.grid.shapes import (
+    Point,
+    Ring,
+    area_centroid,
+    convex_hull,
+    polygon_json,
+    ring_contains,
+    spread_points,
+    voronoi,
+)
 from yiwang.grid.tree import NewNode
 
 if TYPE_CHECKING:
@@ -121,6 +132,70 @@ def plan(scale: str, seed: int) -> list[NewNode]:
     return rows
 
 
+def outline(rows: list[NewNode], seed: int) -> list[NewNode]:
+    """Synthetic boundaries (边界) for the planned net: the region's rough outline is split into
+    Voronoi cells around the real city seats, each city's cell around its counties (urban
+    districts close to the seat), and so on down to the grids — nested, disjoint, convex
+    polygons. ``lat``/``lon`` is each node's centroid (a city's: its seat). A random stream of
+    its own keeps names and codes what ``plan`` made them."""
+    rng = random.Random(f"outline-{seed}")
+    kids: dict[str | None, list[int]] = {}
+    for i, row in enumerate(rows):
+        kids.setdefault(row.parent_code, []).append(i)
+    out = list(rows)
+
+    def place(i: int, ring: Ring, at: Point | None = None) -> None:
+        lon, lat = at or area_centroid(ring)
+        out[i] = replace(rows[i], geometry=polygon_json(ring), lat=round(lat, 6), lon=round(lon, 6))
+
+    region = convex_hull(guangxi.OUTLINE)
+    queue: list[tuple[int, Ring]] = []
+    for i in kids.get(None, []):
+        place(i, region)
+        queue.append((i, region))
+    while queue:
+        parent, ring = queue.pop()
+        children = kids.get(rows[parent].code, [])
+        if not children:
+            continue
+        seeds = _seeds(rows, parent, children, ring, rng)
+        cells = voronoi(ring, seeds) if len(children) > 1 else [ring]
+        if any(len(c) < 3 for c in cells):  # a seed outside the parent: spread evenly instead
+            seeds = spread_points(ring, len(children), rng.random)
+            cells = voronoi(ring, seeds)
+        for i, cell, seed_point in zip(children, cells, seeds, strict=True):
+            city_seat = rows[i].level == Level.CITY and rows[i].code in guangxi.CITY_SEATS
+            place(i, cell, seed_point if city_seat else None)
+            queue.append((i, cell))
+    return out
+
+
+def _seeds(rows: list[NewNode], parent: int, children: list[int], ring: Ring, rng: random.Random) -> list[Point]:
+    """Where the children's cells are centred: real seats for cities, urban districts (区) near
+    their city's seat, everything else spread over the parent."""
+    level = rows[parent].level
+    if level == Level.PROVINCE:
+        seats = [guangxi.CITY_SEATS.get(rows[i].code) for i in children]
+        if all(s is not None and ring_contains(ring, s[1], s[0]) for s in seats):
+            return [(s[1], s[0]) for s in seats if s is not None]
+    if level == Level.CITY and rows[parent].code in guangxi.CITY_SEATS:
+        lat, lon = guangxi.CITY_SEATS[rows[parent].code]
+        districts = [i for i in children if rows[i].name.endswith("区")]
+        near: dict[int, Point] = {}
+        # The first district at the seat, the others on a ring around it: compact wedges that
+        # look like a city's districts (random points this close would cut slivers).
+        turn = rng.uniform(0, 2 * math.pi)
+        for k, i in enumerate(districts):
+            angle = turn + 2 * math.pi * k / max(1, len(districts) - 1)
+            r = 0.0 if k == 0 else rng.uniform(0.13, 0.19)
+            p = (lon + r * math.cos(angle), lat + r * math.sin(angle) * 0.92)
+            if ring_contains(ring, *p):
+                near[i] = p
+        rest = iter(spread_points(ring, len(children) - len(near), rng.random, fixed=list(near.values())))
+        return [near[i] if i in near else next(rest) for i in children]
+    return spread_points(ring, len(children), rng.random)
+
+
 def _orgs(nodes: list[tuple[int, str, int]]) -> list[dict[str, object]]:
     now = utcnow()
     out: list[dict[str, object]] = []
@@ -149,7 +224,7 @@ def build_demo_net(kernel: Kernel, session: Session, *, scale: str, seed: int) -
     """Create the demo net and its organisations; refuses when the net is not empty."""
     if session.execute(select(Node.id).limit(1)).first() is not None:  # type: ignore[call-overload]
         raise ValidationError("数据库中已有区划数据；演示数据只能写入空库（可用 --reset 重建）")
-    rows = plan(scale, seed)
+    rows = outline(plan(scale, seed), seed)
     add_nodes(kernel, session, rows)
     nodes = session.execute(
         select(col(Node.id), col(Node.name), col(Node.level)).where(col(Node.level) <= Level.COMMUNITY)

@@ -113,3 +113,40 @@ class Dictionary:
     items: tuple[tuple[str, str], ...]
     extensible: bool = False
     description: str = ""
+
+
+#: The kinds of map layer: point features (pins, clustered) or polygon features (outlines).
+MAP_LAYER_KINDS = ("points", "polygons")
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """A layer a plugin adds to the grid map (网格地图), offered as a toggle.
+
+    Parameters
+    ----------
+    name: identifier, unique within the plugin, e.g. ``"buildings"``.
+    title: Chinese text of the toggle, e.g. ``"楼栋"``.
+    url: absolute path of a GeoJSON FeatureCollection route, e.g.
+        ``/p/population/api/buildings.geojson``; the map fetches it with ``?node=<code>`` and
+        the route must scope its features to the user in SQL. A feature's ``properties`` may
+        carry ``title`` (its label), ``href`` (a link shown in the side panel) and ``lines``
+        (a list of short strings for the panel); the collection may carry ``truncated`` and
+        ``note`` when it was limited.
+    kind: ``"points"`` or ``"polygons"``.
+    permission: the toggle appears only to users holding it at the map's node ("" = every user).
+    plugin: set by the kernel to the declaring plugin's name.
+    """
+
+    name: str
+    title: str
+    url: str
+    kind: str = "points"
+    permission: str = ""
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in MAP_LAYER_KINDS:
+            raise ValueError(f"地图图层 {self.name} 的类型应为 points 或 polygons，实际为 {self.kind!r}")
+        if not self.url.startswith("/"):
+            raise ValueError(f"地图图层 {self.name} 的地址应为以 / 开头的路径: {self.url!r}")

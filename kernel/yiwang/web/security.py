@@ -48,6 +48,27 @@ SECURITY_HEADERS = [
 ]
 
 
+def tile_origin(tile_url: str) -> str:
+    """The image source a configured map tile server needs (``map.tile_url``): its origin, with a
+    ``{s}`` subdomain as a wildcard; "" for a same-site path or no tiles."""
+    found = re.match(r"(https?)://([^/?#]+)", tile_url)
+    if not found:
+        return ""
+    host = re.sub(r"^\{s\}\.", "*.", found.group(2))
+    return f"{found.group(1)}://{host}" if re.fullmatch(r"[\w.*:-]+", host) else ""
+
+
+def security_headers(tile_url: str) -> list[tuple[bytes, bytes]]:
+    """The headers every answer gets; the tile server's images are allowed when one is set."""
+    origin = tile_origin(tile_url)
+    if not origin:
+        return SECURITY_HEADERS
+    return [
+        (k, v.replace(b"img-src 'self' data: blob:", b"img-src 'self' data: blob: " + origin.encode()))
+        for k, v in SECURITY_HEADERS
+    ]
+
+
 def cookie_secure(kernel: Kernel, scope: Scope) -> bool:
     mode = kernel.settings.auth.cookie_secure
     return mode == "always" or (mode == "auto" and scope.get("scheme") == "https")
@@ -112,7 +133,7 @@ class SecurityMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for key, value in SECURITY_HEADERS:
+                for key, value in security_headers(self.kernel.settings.map.tile_url):
                     if key.decode() not in headers:
                         headers.append(key.decode(), value.decode())
                 if new_anon:

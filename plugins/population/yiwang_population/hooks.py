@@ -15,6 +15,7 @@ from yiwang.api import (
     Indicator,
     Kernel,
     Level,
+    MapLayer,
     Markup,
     MenuItem,
     Node,
@@ -49,15 +50,23 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
 
 @hookimpl
 def yiwang_routes() -> Sequence[BaseRoute]:
+    from yiwang_population.geo import routes as geo_routes
     from yiwang_population.views import routes
 
-    return routes
+    return [*routes, *geo_routes]
 
 
 @hookimpl
 def yiwang_menu_items() -> Sequence[MenuItem]:
     return [MenuItem(label="实有人口", href="/p/population/", icon="users", order=250, section="基础",
                      permission="population.view")]  # fmt: skip
+
+
+@hookimpl
+def yiwang_map_layers(node: Node) -> Sequence[MapLayer]:
+    from yiwang_population.geo import LAYER
+
+    return [LAYER]
 
 
 @hookimpl
@@ -180,3 +189,6 @@ def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None
                 house = rng.choice([h for h in houses if h.use != "vacant"] or houses)
                 service.move_in(session, reg.person, house, relation=rng.choice(("owner", "family", "tenant")),
                                 on=date(2020, 1, 1) + timedelta(days=rng.randrange(1500)))  # fmt: skip
+    from yiwang_population.geo import place_demo_buildings
+
+    place_demo_buildings(session, seed)  # on the map, inside their grids

@@ -29,6 +29,22 @@ CITIES: tuple[tuple[str, str], ...] = (
     ("4514", "崇左市"),
 )
 
+#: Approximate seats (政府驻地) of the cities, WGS-84 (lat, lon) to two or three decimals: they
+#: anchor the demo net's synthetic boundaries near where each city really is.
+CITY_SEATS: dict[str, tuple[float, float]] = {
+    "4501": (22.817, 108.366), "4502": (24.326, 109.428), "4503": (25.274, 110.290),
+    "4504": (23.477, 111.279), "4505": (21.481, 109.120), "4506": (21.686, 108.354),
+    "4507": (21.979, 108.654), "4508": (23.111, 109.599), "4509": (22.654, 110.181),
+    "4510": (23.902, 106.618), "4511": (24.404, 111.567), "4512": (24.693, 108.085),
+    "4513": (23.750, 109.221), "4514": (22.377, 107.365),
+}  # fmt: skip
+
+#: A rough convex outline of the region (lon, lat), enclosing every seat above.
+OUTLINE: tuple[tuple[float, float], ...] = (
+    (104.45, 24.2), (105.5, 22.6), (107.2, 21.6), (108.2, 21.45), (109.1, 21.38), (109.8, 21.5),
+    (111.2, 22.3), (112.05, 23.9), (111.6, 25.5), (110.4, 26.4), (108.6, 26.0), (106.2, 25.2),
+)  # fmt: skip
+
 COUNTIES: tuple[tuple[str, str], ...] = (
     # 4501 南宁市
     ("450102", "兴宁区"),
