@@ -53,7 +53,7 @@ def scene(case_net: Net, app: Any, grid: Any, users: Any, kernel: Any) -> Iterat
     made = []
     for days_ago, node in [(0, GRID), (0, GRID2), (1, GRID), (2, OTHER_GRID), (4, GRID),
                            (9, OTHER_GRID), (16, GRID), (25, GRID2), (40, GRID)]:  # fmt: skip
-        when = now - timedelta(days=days_ago, minutes=5)
+        when = now - timedelta(days=days_ago, seconds=2)
         who = "worker2" if node == GRID2 else ("county" if node == OTHER_GRID else "worker")
         made.append(net.report(who, now=when, node_id=net.nodes[node].id, title=f"事件{days_ago}"))
     # Accepted: the first two today and the 9-days-ago one.

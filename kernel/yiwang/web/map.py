@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, NoMatchFound, Route
+from starlette.routing import BaseRoute, Route
 
 from yiwang import stats
 from yiwang.cases import engine, forms
@@ -172,11 +172,12 @@ def _path(request: Request, name: str, *, node: str = "", **params: Any) -> str:
 
 
 def _dashboard(request: Request, code: str) -> str:
-    """The node's dashboard (工作台) when the kernel serves one, else ""."""
-    try:
-        return _path(request, "dashboard", node=code)
-    except NoMatchFound:
+    """The node's dashboard (工作台) for a user who may see its cases, else ""."""
+    who = principal(request)
+    node = current_node(request)
+    if who is None or not kernel_of(request).authz.allowed(who.grants, "cases.view", node.path if node else None):
         return ""
+    return _path(request, "dashboard", node=code)
 
 
 def _collection(features: list[dict[str, Any]], **extra: Any) -> JSONResponse:
