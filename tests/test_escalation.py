@@ -148,6 +148,7 @@ class World:
     own_residences: list[int] = field(default_factory=list)
     foreign_residences: list[int] = field(default_factory=list)
     foreign_claims: list[int] = field(default_factory=list)
+    foreign_orgs: list[int] = field(default_factory=list)
     own_messages: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
@@ -229,6 +230,9 @@ def other_fields(w: World) -> list[dict[str, Any]]:
         notice, code = w.foreign_notices[i % len(w.foreign_notices)], w.kind_codes[i]
         fields = {"user_id": user, "user": user, "assignment": assignment, "assignment_id": assignment,
                   "notice_id": notice, "id": notice, "code": code, "parent": code}  # fmt: skip
+        if w.foreign_orgs:  # org: the organisation and grids named in its forms
+            fields |= {"org": w.foreign_orgs[i % len(w.foreign_orgs)],
+                       "grids": ("45010800100101", "45020300100101")[i % 2]}  # fmt: skip
         if w.foreign_houses:  # population: the grid and house named in its forms
             fields |= {"grid": ("45010800100101", "45020300100101")[i % 2],
                        "house": w.foreign_houses[i % len(w.foreign_houses)]}  # fmt: skip
@@ -336,6 +340,11 @@ def build_org_world(kernel: Any, grid: Any, w: World) -> None:
             patrol = org.start_patrol(s, worker, g)
             (w.own_workers if own else w.foreign_workers).append(worker.id or 0)
             (w.own_patrols if own else w.foreign_patrols).append(patrol.id or 0)
+            org.add_device(s, worker, f"8600000000000{len(w.own_workers) + len(w.foreign_workers)}")
+        w.foreign_orgs = [
+            o for o, path in s.execute(select(Organisation.id, Node.path).join(Node, Node.id == Organisation.node_id))  # type: ignore[call-overload]
+            if not path.startswith(w.own_path)
+        ]  # fmt: skip
 
 
 def build_population_world(kernel: Any, grid: Any, w: World) -> None:
@@ -490,9 +499,24 @@ def foreign_state(kernel: Any, w: World) -> str:
             *case_state(s, outside),
         ]
         if "org" in kernel.host.names:
-            from yiwang_org.models import Patrol, PatrolPoint, Worker
+            from yiwang_org.models import Device, GridAssignment, Patrol, PatrolPoint, Staff, Worker
 
             parts += [
+                s.execute(
+                    select(Staff.id, Staff.name, Staff.org_id, Staff.node_path)  # type: ignore[call-overload]
+                    .where(outside(Staff.node_path))
+                    .order_by(Staff.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Device.id, Device.imei, Device.worker_id)  # type: ignore[call-overload]
+                    .where(outside(Device.node_path))
+                    .order_by(Device.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(GridAssignment.worker_id, GridAssignment.grid_id)  # type: ignore[call-overload]
+                    .where(outside(GridAssignment.node_path))
+                    .order_by(GridAssignment.id)
+                ).all(),  # fmt: skip
                 s.execute(
                     select(Worker.id, Worker.name, Worker.node_path, Worker.active, Worker.user_id)  # type: ignore[call-overload]
                     .where(outside(Worker.node_path))
