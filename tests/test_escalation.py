@@ -140,6 +140,16 @@ class World:
     foreign_messages: list[int] = field(default_factory=list)
     foreign_filters: list[int] = field(default_factory=list)
     foreign_runs: list[int] = field(default_factory=list)
+    own_houses: list[int] = field(default_factory=list)
+    foreign_houses: list[int] = field(default_factory=list)
+    own_households: list[int] = field(default_factory=list)
+    foreign_households: list[int] = field(default_factory=list)
+    own_members: list[int] = field(default_factory=list)
+    foreign_members: list[int] = field(default_factory=list)
+    own_residences: list[int] = field(default_factory=list)
+    foreign_residences: list[int] = field(default_factory=list)
+    foreign_claims: list[int] = field(default_factory=list)
+    foreign_orgs: list[int] = field(default_factory=list)
     own_messages: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
@@ -174,6 +184,12 @@ PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "run_id": lambda w: (w.foreign_runs, []),
     # Saved queries belong to the user who saved them: every actor's is someone else's.
     "filter_id": lambda w: (w.foreign_filters, []),
+    "house_id": lambda w: (w.foreign_houses, w.own_houses),
+    "household_id": lambda w: (w.foreign_households, w.own_households),
+    "member_id": lambda w: (w.foreign_members, w.own_members),
+    "residence_id": lambda w: (w.foreign_residences, w.own_residences),
+    # A claim between two foreign grids (the actor's county has a single grid).
+    "claim_id": lambda w: (w.foreign_claims, []),
     # A file format is not an object of a node.
     "fmt": lambda w: ([], ["xlsx", "csv"]),
     # Jobs belong to the whole platform, not to a node: only holders over every root may run one.
@@ -218,9 +234,16 @@ def other_fields(w: World) -> list[dict[str, Any]]:
         user, assignment = w.foreign_users[i], w.foreign_assignments[i]
         notice, code = w.foreign_notices[i % len(w.foreign_notices)], w.kind_codes[i]
         case = w.foreign_cases[i % len(w.foreign_cases)]
-        out.append({"user_id": user, "user": user, "assignment": assignment, "assignment_id": assignment,
-                    "notice_id": notice, "id": notice, "code": code, "parent": code,
-                    "ids": f"{case}:1", "action": "accept"})  # fmt: skip
+        fields = {"user_id": user, "user": user, "assignment": assignment, "assignment_id": assignment,
+                  "notice_id": notice, "id": notice, "code": code, "parent": code,
+                  "ids": f"{case}:1", "action": "accept"}  # fmt: skip
+        if w.foreign_orgs:  # org: the organisation and grids named in its forms
+            fields |= {"org": w.foreign_orgs[i % len(w.foreign_orgs)],
+                       "grids": ("45010800100101", "45020300100101")[i % 2]}  # fmt: skip
+        if w.foreign_houses:  # population: the grid and house named in its forms
+            fields |= {"grid": ("45010800100101", "45020300100101")[i % 2],
+                       "house": w.foreign_houses[i % len(w.foreign_houses)]}  # fmt: skip
+        out.append(fields)
     return out
 
 
@@ -330,10 +353,16 @@ def build_org_world(kernel: Any, grid: Any, w: World) -> None:
             patrol = org.start_patrol(s, worker, g)
             (w.own_workers if own else w.foreign_workers).append(worker.id or 0)
             (w.own_patrols if own else w.foreign_patrols).append(patrol.id or 0)
+            org.add_device(s, worker, f"8600000000000{len(w.own_workers) + len(w.foreign_workers)}")
+        w.foreign_orgs = [
+            o for o, path in s.execute(select(Organisation.id, Node.path).join(Node, Node.id == Organisation.node_id))  # type: ignore[call-overload]
+            if not path.startswith(w.own_path)
+        ]  # fmt: skip
 
 
 def build_population_world(kernel: Any, grid: Any, w: World) -> None:
     """A person with a phone in a building per place: one in the actor's county, two outside."""
+    from yiwang_population import households
     from yiwang_population import service as population
     from yiwang_population.hooks import checksum
 
@@ -348,14 +377,28 @@ def build_population_world(kernel: Any, grid: Any, w: World) -> None:
             ).person
             assert person is not None
             building = population.add_building(s, g, f"{name}楼", floors=2)
-            population.move_in(s, person, population.add_house(s, building, "101"))
+            house = population.add_house(s, building, "101")
+            residence = population.move_in(s, person, house)
+            household = households.create_household(s, g, f"H{i}", head=person, house=house)
+            [(member, _)] = households.members(s, household)
             (w.own_persons if own else w.foreign_persons).append(person.id or 0)
             (w.own_buildings if own else w.foreign_buildings).append(building.id or 0)
+            (w.own_houses if own else w.foreign_houses).append(house.id or 0)
+            (w.own_households if own else w.foreign_households).append(household.id or 0)
+            (w.own_members if own else w.foreign_members).append(member.id or 0)
+            (w.own_residences if own else w.foreign_residences).append(residence.id or 0)
+        # the foreign person of 兴宁 registered again in 鱼峰: a claim between two foreign grids
+        claim = population.register(s, s.get(Node, grid.get("45020300100101").id), name=f"{MARKER}外域申报",
+                                    id_number="45010819800101001" + checksum("45010819800101001")).claim  # fmt: skip
+        assert claim is not None
+        w.foreign_claims.append(claim.id or 0)
         # Import runs belong to the user who uploaded them: every actor's run is someone else's.
         from yiwang_population.models import ImportRun
 
         for code in ("45010700100101", "45010800100101"):
-            run = ImportRun(user_id=w.foreign_users[0], node_id=grid.get(code).id or 0, filename="x.xlsx")
+            run = ImportRun(
+                user_id=w.foreign_users[0], node_id=grid.get(code).id or 0, filename="x.xlsx"
+            )
             s.add(run)
             s.flush()
             w.foreign_runs.append(run.id or 0)
@@ -470,9 +513,24 @@ def foreign_state(kernel: Any, w: World) -> str:
             *pref_state(s, w),
         ]
         if "org" in kernel.host.names:
-            from yiwang_org.models import Patrol, PatrolPoint, Worker
+            from yiwang_org.models import Device, GridAssignment, Patrol, PatrolPoint, Staff, Worker
 
             parts += [
+                s.execute(
+                    select(Staff.id, Staff.name, Staff.org_id, Staff.node_path)  # type: ignore[call-overload]
+                    .where(outside(Staff.node_path))
+                    .order_by(Staff.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Device.id, Device.imei, Device.worker_id)  # type: ignore[call-overload]
+                    .where(outside(Device.node_path))
+                    .order_by(Device.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(GridAssignment.worker_id, GridAssignment.grid_id)  # type: ignore[call-overload]
+                    .where(outside(GridAssignment.node_path))
+                    .order_by(GridAssignment.id)
+                ).all(),  # fmt: skip
                 s.execute(
                     select(Worker.id, Worker.name, Worker.node_path, Worker.active, Worker.user_id)  # type: ignore[call-overload]
                     .where(outside(Worker.node_path))
@@ -491,9 +549,39 @@ def foreign_state(kernel: Any, w: World) -> str:
                 ).all(),  # fmt: skip
             ]
         if "population" in kernel.host.names:
-            from yiwang_population.models import Building, Person, Residence
+            from yiwang_population.models import (
+                Building,
+                Claim,
+                House,
+                Household,
+                Member,
+                Person,
+                Residence,
+                Transfer,
+            )
 
             parts += [
+                s.execute(
+                    select(House.id, House.number, House.use, House.owner, House.node_path)  # type: ignore[call-overload]
+                    .where(outside(House.node_path))
+                    .order_by(House.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Household.id, Household.number, Household.head_id, Household.house_id)  # type: ignore[call-overload]
+                    .where(outside(Household.node_path))
+                    .order_by(Household.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Member.id, Member.relation, Member.left)  # type: ignore[call-overload]
+                    .where(outside(Member.node_path))
+                    .order_by(Member.id)
+                ).all(),  # fmt: skip
+                s.execute(
+                    select(Claim.id, Claim.status, Claim.holder_path)  # type: ignore[call-overload]
+                    .where(outside(Claim.node_path) | outside(Claim.holder_path))
+                    .order_by(Claim.id)
+                ).all(),  # fmt: skip
+                s.execute(select(Transfer.id).order_by(Transfer.id)).all(),  # type: ignore[call-overload]
                 s.execute(
                     select(Person.id, Person.name, Person.kind, Person.node_path)  # type: ignore[call-overload]
                     .where(outside(Person.node_path))

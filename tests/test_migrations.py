@@ -6,6 +6,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -133,3 +134,51 @@ def test_notice_branch_depends_on_the_kernels_first_revision() -> None:
     assert notice.down_revision is None
     assert notice.branch_labels == {"notice"}
     assert notice.dependencies == "yiwang_0001"
+
+
+@pytest.mark.with_plugins("population")
+def test_population_0003_keeps_ids_registered_in_two_grids(fresh_db: Database) -> None:
+    """Before population_0003 an ID could be registered in two grids (the constraint was per
+    grid); the upgrade numbers the later rows (``legacy_dup``) instead of failing, and the new
+    platform-wide constraint then refuses a third row of that ID."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import MetaData, Table, insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    def filler(table: Any) -> dict[str, Any]:
+        """A value for every NOT NULL column without a default."""
+        out: dict[str, Any] = {}
+        for c in table.c:
+            if not c.nullable and c.server_default is None and c.name != "id":
+                out[c.name] = {int: 0, str: "", float: 0.0}.get(
+                    c.type.python_type, datetime(2026, 1, 1, tzinfo=UTC)
+                )
+        return out
+
+    host = host_with("population")
+    migrate.upgrade(fresh_db, host, "population_0002")
+    with fresh_db.engine.begin() as conn:
+        meta = MetaData()
+        node = Table("grid_node", meta, autoload_with=conn)
+        person = Table("population_person", meta, autoload_with=conn)
+        required = filler(node)
+        for i in (1, 2):
+            conn.execute(insert(node).values({**required, "id": i, "code": f"G{i}", "name": f"网格{i}",
+                                              "level": 6, "kind": "", "path": f"/{i}/", "depth": 0}))  # fmt: skip
+        row = filler(person) | {"kind": "registered"}
+        for pid, grid in ((1, 1), (2, 2), (3, 1)):
+            bidx = "same" if pid < 3 else "other"
+            conn.execute(insert(person).values({**row, "id": pid, "node_id": grid, "node_path": f"/{grid}/",
+                                                "id_number_bidx": bidx}))  # fmt: skip
+    migrate.upgrade(fresh_db, host)
+    assert migrate.diff(fresh_db, host) == []
+    with fresh_db.engine.begin() as conn:
+        person = Table("population_person", MetaData(), autoload_with=conn)
+        dups = dict(
+            conn.execute(select(person.c.id, person.c.legacy_dup).order_by(person.c.id)).all()
+        )
+        assert dups == {1: 0, 2: 1, 3: 0}
+        values = dict(conn.execute(select(person).where(person.c.id == 3)).mappings().one())
+    with pytest.raises(IntegrityError), fresh_db.engine.begin() as conn:
+        conn.execute(insert(person).values({**values, "id": 4, "node_id": 2, "node_path": "/2/"}))

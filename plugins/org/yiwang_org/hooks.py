@@ -33,9 +33,9 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
 
 @hookimpl
 def yiwang_routes() -> Sequence[BaseRoute]:
-    from yiwang_org.views import routes
+    from yiwang_org import manage, views
 
-    return routes
+    return [*views.routes, *manage.routes]
 
 
 @hookimpl

@@ -88,11 +88,7 @@ def add_worker(session: Session, node: Node, name: str, phone: str | None = None
     problems: list[str] = []
     name, phone = _name(name, problems), _phone(phone, problems)
     grids = list(grids)
-    for g in grids:
-        if g.level != Level.GRID:
-            problems.append(f"{g.name} 不是网格")
-        elif not g.path.startswith(node.path):
-            problems.append(f"{g.name} 不在 {node.name} 辖区内")
+    _grid_problems(node, grids, problems)
     if problems:
         raise ValidationError("网格员未添加", problems)
     worker = Worker(
@@ -106,6 +102,50 @@ def add_worker(session: Session, node: Node, name: str, phone: str | None = None
     audit(session, "org.worker.create", actor=_system(actor), object_type="org_worker", object_id=str(worker.id),
           detail={"node": node.code, "grids": [g.code for g in grids]})  # fmt: skip
     return worker
+
+
+def _grid_problems(node: Node, grids: list[Node], problems: list[str]) -> None:
+    for g in grids:
+        if g.level != Level.GRID:
+            problems.append(f"{g.name} 不是网格")
+        elif not g.path.startswith(node.path):
+            problems.append(f"{g.name} 不在 {node.name} 辖区内")
+
+
+def update_worker(session: Session, worker: Worker, *, name: str, phone: str | None, grids: Iterable[Node],
+                  active: bool, actor: Actor | None = None) -> list[str]:  # fmt: skip
+    """Change a worker's name, phone (None keeps it), grids and whether on duty (在岗/停用);
+    returns the changed fields (audited by name, never values)."""
+    problems: list[str] = []
+    name = _name(name, problems)
+    phone = _phone(phone, problems) if phone is not None else worker.phone
+    grids = list(grids)
+    node = session.get_one(Node, worker.node_id)
+    _grid_problems(node, grids, problems)
+    if problems:
+        raise ValidationError("网格员未修改", problems)
+    changed = [
+        k
+        for k, v in (("name", name), ("phone", phone), ("active", active))
+        if getattr(worker, k) != v
+    ]
+    worker.name, worker.phone, worker.active = name, phone, active
+    current = {a.grid_id: a for a in session.scalars(select(GridAssignment).where(GridAssignment.worker_id == worker.id))}  # type: ignore[arg-type]  # fmt: skip
+    wanted = {g.id or 0: g for g in grids}
+    for gid, a in current.items():
+        if gid not in wanted:
+            session.delete(a)
+    for gid, g in wanted.items():
+        if gid not in current:
+            session.add(GridAssignment(worker_id=worker.id or 0, grid_id=gid, node_path=g.path))
+    if set(current) != set(wanted):
+        changed.append("grids")
+    session.add(worker)
+    session.flush()
+    if changed:
+        audit(session, "org.worker.update", actor=_system(actor), object_type="org_worker", object_id=str(worker.id),
+              detail={"fields": changed, "grids": sorted(g.code for g in grids)})  # fmt: skip
+    return changed
 
 
 def add_device(session: Session, worker: Worker, imei: str, phone_number: str | None = None,

@@ -65,9 +65,12 @@ def roster(request: Request) -> Response:
                 col(Organisation.id).in_(org_ids)
             )
             orgs = {i: n for i, n in s.execute(stmt).all()}
-    return render(
-        request, "org/list.html", {"workers": workers, "staff": staff, "grids": grids, "orgs": orgs}
+    who = principal(request)
+    may_manage = who is not None and kernel(request).authz.allowed(
+        who.grants, "org.manage", node.path
     )
+    return render(request, "org/list.html", {"workers": workers, "staff": staff, "grids": grids, "orgs": orgs,
+                                             "may_manage": may_manage})  # fmt: skip
 
 
 @requires("org.view")
@@ -88,8 +91,12 @@ def worker_detail(request: Request) -> Response:
         if missing:
             stmt = select(col(Node.id), col(Node.name)).where(col(Node.id).in_(missing))
             names.update({i: n for i, n in s.execute(stmt).all()})
+    who = principal(request)
+    may_manage = who is not None and kernel(request).authz.allowed(
+        who.grants, "org.manage", worker.node_path
+    )
     return render(request, "org/worker.html", {"worker": worker, "grids": grids, "devices": devices,
-                                                "patrols": patrols, "names": names})  # fmt: skip
+                                                "patrols": patrols, "names": names, "may_manage": may_manage})  # fmt: skip
 
 
 @requires("org.view")
@@ -298,5 +305,7 @@ routes = [
     Route("/api/patrols", api_start, methods=["POST"], name="api_start"),
     Route("/api/patrols/{patrol_id:int}/points", api_points, methods=["POST"], name="api_points"),
     Route("/api/patrols/{patrol_id:int}/finish", api_finish, methods=["POST"], name="api_finish"),
-    Route("/api/patrols/{patrol_id:int}/findings", api_finding, methods=["POST"], name="api_finding"),
+    Route(
+        "/api/patrols/{patrol_id:int}/findings", api_finding, methods=["POST"], name="api_finding"
+    ),
 ]

@@ -39,21 +39,35 @@ def yiwang_models() -> Sequence[type[SQLModel]]:
         Building,
         Claim,
         House,
+        Household,
         ImportRun,
         KindChange,
+        Member,
         Person,
         Residence,
+        Transfer,
     )
 
-    return [Person, KindChange, Claim, Building, House, Residence, ImportRun]
+    return [
+        Person,
+        KindChange,
+        Claim,
+        Building,
+        House,
+        Residence,
+        ImportRun,
+        Transfer,
+        Household,
+        Member,
+    ]
 
 
 @hookimpl
 def yiwang_routes() -> Sequence[BaseRoute]:
+    from yiwang_population import manage, views
     from yiwang_population.geo import routes as geo_routes
-    from yiwang_population.views import routes
 
-    return [*routes, *geo_routes]
+    return [*views.routes, *manage.routes, *geo_routes]
 
 
 @hookimpl
@@ -90,9 +104,9 @@ def yiwang_grants() -> dict[str, list[str]]:
 
 @hookimpl
 def yiwang_personal_fields() -> Sequence[PersonalField]:
-    from yiwang_population.models import Claim, Person
+    from yiwang_population.models import Claim, House, Household, Person
 
-    return personal_fields_of(Person, Claim)
+    return personal_fields_of(Person, Claim, House, Household)
 
 
 @hookimpl
@@ -130,9 +144,18 @@ def yiwang_template_slot(slot: str, node: Node | None, request: Request) -> Mark
 
 @hookimpl
 def yiwang_node_moved(session: Session, node: Node, old_path: str, moved: int) -> None:
-    from yiwang_population.models import Building, Claim, House, Person, Residence
+    from yiwang_population.models import (
+        Building,
+        Claim,
+        House,
+        Household,
+        Member,
+        Person,
+        Residence,
+        Transfer,
+    )
 
-    for model in (Person, Claim, Building, House, Residence):
+    for model in (Person, Claim, Building, House, Residence, Transfer, Household, Member):
         move_paths(session, model.__table__.c.node_path, old_path, node.path)  # type: ignore[union-attr]
     move_paths(session, Claim.__table__.c.holder_path, old_path, node.path)  # type: ignore[attr-defined]
 

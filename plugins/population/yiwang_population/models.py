@@ -33,13 +33,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: Relations of a household member to the head (与户主关系).
+MEMBER_RELATIONS: dict[str, str] = {
+    "head": "户主",
+    "spouse": "配偶",
+    "child": "子女",
+    "parent": "父母",
+    "other": "其他",
+}
+#: Outcomes of a claim (认领).
+CLAIM_STATUSES: dict[str, str] = {"open": "待处理", "transferred": "已转入", "rejected": "已驳回"}
+
+
 class Person(SQLModel, table=True):
     """A person (实有人口) registered in a grid."""
 
     __tablename__ = "population_person"
-    #: One registration per ID per grid, also under concurrent writers.
+    #: One registration per ID in the whole platform, also under concurrent writers: a second
+    #: grid's registration becomes a claim. ``legacy_dup`` numbers the duplicates that existed
+    #: before the constraint (migration population_0003); new rows always have 0.
     __table_args__ = (
-        UniqueConstraint("node_id", "id_number_bidx", name="uq_population_person_grid_id"),
+        UniqueConstraint("id_number_bidx", "legacy_dup", name="uq_population_person_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -60,6 +74,7 @@ class Person(SQLModel, table=True):
     #: Comma-separated labels (e.g. 独居老人,退役军人).
     tags: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=_now)
+    legacy_dup: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class KindChange(SQLModel, table=True):
@@ -92,6 +107,9 @@ class Claim(SQLModel, table=True):
     kind: str = Field(default="registered", max_length=20)
     status: str = Field(default="open", max_length=20, index=True)
     created_at: datetime = Field(default_factory=_now)
+    decided_at: datetime | None = None
+    decided_by: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
+    note: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
 
 
 class Building(SQLModel, table=True):
@@ -122,6 +140,7 @@ class House(SQLModel, table=True):
     floor: int = 1
     number: str = Field(max_length=20)
     use: str = Field(default="own", max_length=20)
+    owner: str | None = personal_field("name", "业主", default=None, max_length=60)
 
 
 class Residence(SQLModel, table=True):
@@ -136,6 +155,53 @@ class Residence(SQLModel, table=True):
     relation: str = Field(default="owner", max_length=20)
     moved_in: date
     moved_out: date | None = None
+
+
+class Transfer(SQLModel, table=True):
+    """A person's move from one grid to another (网格迁移), e.g. an accepted claim."""
+
+    __tablename__ = "population_transfer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="population_person.id", index=True)
+    from_node_id: int = Field(foreign_key="grid_node.id")
+    to_node_id: int = Field(foreign_key="grid_node.id")
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)  # the new grid's
+    claim_id: int | None = Field(default=None, foreign_key="population_claim.id")
+    reason: str = Field(default="", max_length=200)
+    at: datetime = Field(default_factory=_now)
+
+
+class Household(SQLModel, table=True):
+    """A household (户) of a grid, living in a house (户入楼) and headed by a person."""
+
+    __tablename__ = "population_household"
+    __table_args__ = (UniqueConstraint("node_id", "number", name="uq_population_household_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: int = Field(foreign_key="grid_node.id", index=True)
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)
+    #: 户号, unique in its grid.
+    number: str = Field(max_length=30)
+    house_id: int | None = Field(default=None, foreign_key="population_house.id", index=True)
+    head_id: int | None = Field(default=None, foreign_key="population_person.id", index=True)
+    address: str | None = personal_field("address", "住址", default=None, max_length=200)
+    created_at: datetime = Field(default_factory=_now)
+
+
+class Member(SQLModel, table=True):
+    """A person in a household (人到户) with the relation to the head; ``left`` None while
+    a member (kept as history)."""
+
+    __tablename__ = "population_household_member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="population_household.id", index=True)
+    person_id: int = Field(foreign_key="population_person.id", index=True)
+    node_path: str = Field(sa_type=PATH_TYPE, index=True)
+    relation: str = Field(default="other", max_length=20)
+    joined: date
+    left: date | None = None
 
 
 class ImportRun(SQLModel, table=True):

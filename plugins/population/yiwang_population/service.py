@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from yiwang.api import (
@@ -35,6 +36,7 @@ from yiwang_population.models import (
     KindChange,
     Person,
     Residence,
+    Transfer,
 )
 
 
@@ -87,12 +89,27 @@ def register(session: Session, grid: Node, *, name: str, id_number: str, kind: s
         ("address", address, "现住址", 200), ("hukou_address", hukou_address, "户籍地址", 200))}  # fmt: skip
     if problems or info is None:
         raise ValidationError("人员未登记", problems)
-    held = session.scalars(
-        select(Person).where(blind_equals(Person.id_number, info.number))
-    ).first()
+    out = Registration(warnings=list(info.warnings))
+    held = holder_of(session, info.number)
+    person: Person | None = None
+    if held is None:
+        person = Person(node_id=grid.id or 0, node_path=grid.path, name=name, id_number=info.number, sex=info.sex,
+                        birth_date=info.birth_date, kind=kind, phone=phone,
+                        ethnicity=texts["ethnicity"], occupation=texts["occupation"], tags=texts["tags"],
+                        address=texts["address"] or None, hukou_address=texts["hukou_address"] or None)  # fmt: skip
+        try:
+            with session.begin_nested():  # the unique blind index decides between racing writers
+                session.add(person)
+                session.flush()
+        except IntegrityError:
+            held = holder_of(
+                session, info.number
+            )  # registered meanwhile, by another grid or this one
+            if held is None:
+                raise
+            person = None
     if held is not None and held.node_id == grid.id:
         raise ValidationError("人员未登记", ["该公民身份号码已在本网格登记"])
-    out = Registration(warnings=list(info.warnings))
     if held is not None:
         claim = Claim(node_id=grid.id or 0, node_path=grid.path, person_id=held.id or 0, holder_path=held.node_path,
                       name=name, id_number=info.number, kind=kind)  # fmt: skip
@@ -102,17 +119,18 @@ def register(session: Session, grid: Node, *, name: str, id_number: str, kind: s
               object_id=str(claim.id), detail={"grid": grid.code, "person": held.id})  # fmt: skip
         out.claim = claim
         return out
-    person = Person(node_id=grid.id or 0, node_path=grid.path, name=name, id_number=info.number, sex=info.sex,
-                    birth_date=info.birth_date, kind=kind, phone=phone,
-                    ethnicity=texts["ethnicity"], occupation=texts["occupation"], tags=texts["tags"],
-                    address=texts["address"] or None, hukou_address=texts["hukou_address"] or None)  # fmt: skip
-    session.add(person)
-    session.flush()
+    assert person is not None
     stats.add(session, INDICATOR, grid.path, key=kind)
     audit(session, "population.person.create", actor=_system(actor), object_type="population_person",
           object_id=str(person.id), detail={"grid": grid.code, "kind": kind})  # fmt: skip
     out.person = person
     return out
+
+
+def holder_of(session: Session, id_number: str) -> Person | None:
+    """The person registered under ``id_number`` (the first one, should legacy duplicates exist)."""
+    stmt = select(Person).where(blind_equals(Person.id_number, id_number))
+    return session.scalars(stmt.order_by(col(Person.legacy_dup))).first()
 
 
 def change_kind(session: Session, person: Person, new_kind: str, reason: str = "",
@@ -188,10 +206,11 @@ def update_person(session: Session, person: Person, changes: dict[str, str | Non
     return changed
 
 
-def move_person(
-    session: Session, person: Person, grid: Node, *, actor: Actor | None = None
-) -> Person:
-    """Move ``person`` to another grid (迁移); the rollups follow."""
+def move_person(session: Session, person: Person, grid: Node, *, reason: str = "", claim: Claim | None = None,
+                actor: Actor | None = None) -> Person:  # fmt: skip
+    """Move ``person`` to another grid (迁移), kept in ``population_transfer``; the rollups
+    follow. The person no longer lives in the old grid: current residences and household
+    memberships there end today (a household whose head left has no head until one is set)."""
     problems: list[str] = []
     _grid(grid, problems)
     if grid.id == person.node_id:
@@ -199,24 +218,87 @@ def move_person(
     elif session.scalars(select(Person).where(blind_equals(Person.id_number, person.id_number),
                                               col(Person.node_id) == grid.id)).first():  # fmt: skip
         problems.append("该公民身份号码已在目标网格登记")
+    reason = _text(reason, "迁移原因", 200, problems)
     if problems:
         raise ValidationError("人员未迁移", problems)
     old = person.node_path
+    today = date.today()
+    for r in session.scalars(select(Residence).where(col(Residence.person_id) == person.id,
+                                                     col(Residence.moved_out).is_(None))):  # fmt: skip
+        r.moved_out = max(today, r.moved_in)
+        session.add(r)
+    from yiwang_population import households
+
+    households.leave_all(session, person, today)
+    session.add(Transfer(person_id=person.id or 0, from_node_id=person.node_id, to_node_id=grid.id or 0,
+                         node_path=grid.path, claim_id=claim.id if claim else None, reason=reason))  # fmt: skip
     stats.move(session, INDICATOR, person.kind, old, grid.path)
     person.node_id, person.node_path = grid.id or 0, grid.path
     session.add(person)
     session.flush()
     audit(session, "population.person.move", actor=_system(actor), object_type="population_person",
-          object_id=str(person.id), detail={"to": grid.code})  # fmt: skip
+          object_id=str(person.id), detail={"to": grid.code, "claim": claim.id if claim else None})  # fmt: skip
     return person
 
 
-def add_building(session: Session, grid: Node, address: str, *, name: str = "", floors: int = 1, units: int = 1,
-                 lat: float | None = None, lon: float | None = None, actor: Actor | None = None) -> Building:  # fmt: skip
-    """Add a building (楼栋) to ``grid``."""
+# --- claims (认领) --------------------------------------------------------------------------------
+
+#: Decisions on a claim.
+DECISIONS = {"transfer": "同意转入申报网格", "reject": "驳回（人员留在原网格）"}
+
+
+def decide_claim(session: Session, claim: Claim, decision: str, note: str = "", *, grid: Node,
+                 actor: Actor | None = None) -> Claim:  # fmt: skip
+    """Resolve an open claim: ``transfer`` moves the held person to the claiming ``grid`` (the
+    claim's node; kind changes to the one declared there, as history), ``reject`` leaves it.
+    Who may decide is the caller's check. Closing is a compare-and-set on ``status``, so two
+    deciders racing cannot both act."""
     problems: list[str] = []
+    note = _text(note, "处理说明", 200, problems)
+    if decision not in DECISIONS:
+        problems.append("请选择处理结果")
+    if grid.id != claim.node_id:
+        raise ValueError("grid must be the claim's node")
+    if problems:
+        raise ValidationError("认领未处理", problems)
+    who = _system(actor)
+    status = "transferred" if decision == "transfer" else "rejected"
+    won = session.execute(
+        update(Claim).where(col(Claim.id) == claim.id, col(Claim.status) == "open")
+        .values(status=status, decided_at=datetime.now(UTC), decided_by=(who.username or "")[:100], note=note)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # fmt: skip
+    if not won:
+        raise ValidationError("认领未处理", ["该认领已被处理，请刷新页面"])
+    session.refresh(claim)
+    person = session.get_one(Person, claim.person_id)
+    if decision == "transfer" and person.node_id != grid.id:
+        move_person(session, person, grid, reason=f"认领 #{claim.id}" + (f"：{note}" if note else ""),
+                    claim=claim, actor=actor)  # fmt: skip
+        if claim.kind in KINDS and claim.kind != person.kind:
+            change_kind(
+                session, person, claim.kind, f"认领 #{claim.id} 转入时登记的类别", actor=actor
+            )
+        # other open claims on this person now face its new grid; one raised there is settled
+        for other in session.scalars(select(Claim).where(col(Claim.person_id) == person.id,
+                                                         col(Claim.status) == "open")):  # fmt: skip
+            if other.node_id == person.node_id:
+                other.status, other.decided_at, other.note = (
+                    "transferred",
+                    datetime.now(UTC),
+                    f"已由认领 #{claim.id} 转入",
+                )
+            other.holder_path = person.node_path
+            session.add(other)
+        session.flush()
+    audit(session, f"population.claim.{decision}", actor=who, object_type="population_claim",
+          object_id=str(claim.id), detail={"person": person.id, "grid": grid.code})  # fmt: skip
+    return claim
+
+
+def _building_problems(grid: Node, address: str, floors: int, units: int, lat: float | None,
+                       lon: float | None, problems: list[str]) -> None:  # fmt: skip
     _grid(grid, problems)
-    address = _text(address, "地址", 200, problems)
     if not address:
         problems.append("地址不能为空")
     if not 1 <= floors <= 200 or not 1 <= units <= 50:
@@ -224,10 +306,19 @@ def add_building(session: Session, grid: Node, address: str, *, name: str = "", 
     if (lat is None) != (lon is None) or (
         lat is not None and not (-90 <= lat <= 90 and -180 <= (lon or 0) <= 180)
     ):
-        problems.append("坐标不正确")
+        problems.append("坐标不正确（纬度 −90～90，经度 −180～180，须同时填写）")
+
+
+def add_building(session: Session, grid: Node, address: str, *, name: str = "", floors: int = 1, units: int = 1,
+                 lat: float | None = None, lon: float | None = None, actor: Actor | None = None) -> Building:  # fmt: skip
+    """Add a building (楼栋) to ``grid``; ``lat``/``lon`` are WGS-84."""
+    problems: list[str] = []
+    address = _text(address, "地址", 200, problems)
+    name = _text(name, "楼栋名称", 100, problems)
+    _building_problems(grid, address, floors, units, lat, lon, problems)
     if problems:
         raise ValidationError("楼栋未添加", problems)
-    b = Building(node_id=grid.id or 0, node_path=grid.path, name=name.strip(), address=address, floors=floors,
+    b = Building(node_id=grid.id or 0, node_path=grid.path, name=name, address=address, floors=floors,
                  units=units, lat=lat, lon=lon)  # fmt: skip
     session.add(b)
     session.flush()
@@ -236,21 +327,68 @@ def add_building(session: Session, grid: Node, address: str, *, name: str = "", 
     return b
 
 
-def add_house(session: Session, building: Building, number: str, *, unit: int = 1, floor: int = 1,
-              use: str = "own", actor: Actor | None = None) -> House:  # fmt: skip
-    """Add a house/room (房屋) to ``building`` (户入楼)."""
+def update_building(session: Session, building: Building, *, address: str, name: str = "", floors: int = 1,
+                    units: int = 1, lat: float | None = None, lon: float | None = None,
+                    actor: Actor | None = None) -> list[str]:  # fmt: skip
+    """Change a building; floors and units may not drop below its houses'. Returns the changed
+    fields (audited by name)."""
     problems: list[str] = []
-    number = _text(number, "门牌号", 20, problems)
+    address = _text(address, "地址", 200, problems)
+    name = _text(name, "楼栋名称", 100, problems)
+    grid = session.get_one(Node, building.node_id)
+    _building_problems(grid, address, floors, units, lat, lon, problems)
+    top, wide = session.execute(select(func.max(House.floor), func.max(House.unit))
+                                .where(col(House.building_id) == building.id)).one()  # fmt: skip
+    if top and floors < top:
+        problems.append(f"已有房屋在 {top} 层，层数不能少于 {top}")
+    if wide and units < wide:
+        problems.append(f"已有房屋在 {wide} 单元，单元数不能少于 {wide}")
+    if problems:
+        raise ValidationError("楼栋未修改", problems)
+    values = {
+        "address": address,
+        "name": name,
+        "floors": floors,
+        "units": units,
+        "lat": lat,
+        "lon": lon,
+    }
+    changed = [k for k, v in values.items() if getattr(building, k) != v]
+    if changed:
+        for k in changed:
+            setattr(building, k, values[k])
+        session.add(building)
+        session.flush()
+        audit(session, "population.building.update", actor=_system(actor), object_type="population_building",
+              object_id=str(building.id), detail={"fields": changed})  # fmt: skip
+    return changed
+
+
+def _house_problems(session: Session, building: Building, number: str, unit: int, floor: int, use: str,
+                    problems: list[str], *, house_id: int | None = None) -> None:  # fmt: skip
     if not number:
         problems.append("门牌号不能为空")
     if not 1 <= unit <= building.units or not 1 <= floor <= building.floors:
-        problems.append("单元或楼层超出楼栋范围")
+        problems.append(f"单元或楼层超出楼栋范围（{building.units} 个单元，{building.floors} 层）")
     if use not in USES:
         problems.append(f"房屋用途应为 {'、'.join(USES.values())} 之一")
+    if number and session.scalars(select(House.id).where(
+            col(House.building_id) == building.id, col(House.unit) == unit, col(House.number) == number,
+            col(House.id) != (house_id or 0))).first():  # fmt: skip
+        problems.append(f"{unit} 单元已有门牌号 {number}")
+
+
+def add_house(session: Session, building: Building, number: str, *, unit: int = 1, floor: int = 1,
+              use: str = "own", owner: str | None = None, actor: Actor | None = None) -> House:  # fmt: skip
+    """Add a house/room (房屋) to ``building`` (户入楼)."""
+    problems: list[str] = []
+    number = _text(number, "门牌号", 20, problems)
+    owner = _text(owner, "业主", 60, problems) or None
+    _house_problems(session, building, number, unit, floor, use, problems)
     if problems:
         raise ValidationError("房屋未添加", problems)
     h = House(building_id=building.id or 0, node_path=building.node_path, unit=unit, floor=floor, number=number,
-              use=use)  # fmt: skip
+              use=use, owner=owner)  # fmt: skip
     session.add(h)
     session.flush()
     audit(session, "population.house.create", actor=_system(actor), object_type="population_house",
@@ -258,17 +396,64 @@ def add_house(session: Session, building: Building, number: str, *, unit: int = 
     return h
 
 
+def update_house(session: Session, house: House, *, number: str, unit: int, floor: int, use: str,
+                 owner: str | None = None, actor: Actor | None = None) -> list[str]:  # fmt: skip
+    """Change a house's number, place, use (自住/出租/空置/经营) or owner."""
+    problems: list[str] = []
+    number = _text(number, "门牌号", 20, problems)
+    owner = _text(owner, "业主", 60, problems) or None
+    building = session.get_one(Building, house.building_id)
+    _house_problems(session, building, number, unit, floor, use, problems, house_id=house.id)
+    if problems:
+        raise ValidationError("房屋未修改", problems)
+    values: dict[str, Any] = {
+        "number": number,
+        "unit": unit,
+        "floor": floor,
+        "use": use,
+        "owner": owner,
+    }
+    changed = [k for k, v in values.items() if getattr(house, k) != v]
+    if changed:
+        for k in changed:
+            setattr(house, k, values[k])
+        session.add(house)
+        session.flush()
+        audit(session, "population.house.update", actor=_system(actor), object_type="population_house",
+              object_id=str(house.id), detail={"fields": changed})  # fmt: skip
+    return changed
+
+
 def move_in(session: Session, person: Person, house: House, *, relation: str = "owner",
             on: date | None = None, actor: Actor | None = None) -> Residence:  # fmt: skip
-    """Link ``person`` to ``house`` (人到户) from ``on`` (today by default)."""
+    """Link ``person`` to ``house`` (人到户) from ``on`` (today by default). A person lives in one
+    place: a current residence elsewhere ends on ``on`` (kept as history)."""
+    on = on or date.today()
+    problems: list[str] = []
     if relation not in RELATIONS:
-        raise ValidationError("未入住", [f"居住关系应为 {'、'.join(RELATIONS.values())} 之一"])
+        problems.append(f"居住关系应为 {'、'.join(RELATIONS.values())} 之一")
+    if house.node_path != person.node_path:
+        problems.append("房屋不在该人员所属网格，请先迁移人员")
+    if on > date.today():
+        problems.append("入住日期不能晚于今天")
+    current = list(session.scalars(select(Residence).where(col(Residence.person_id) == person.id,
+                                                           col(Residence.moved_out).is_(None))))  # fmt: skip
+    if any(r.house_id == house.id for r in current):
+        problems.append("该人员已在此房屋居住")
+    elif any(r.moved_in > on for r in current):
+        problems.append("入住日期早于现居住记录的入住日期")
+    if problems:
+        raise ValidationError("未入住", problems)
+    for old in current:
+        old.moved_out = on
+        session.add(old)
     r = Residence(person_id=person.id or 0, house_id=house.id or 0, node_path=house.node_path, relation=relation,
-                  moved_in=on or date.today())  # fmt: skip
+                  moved_in=on)  # fmt: skip
     session.add(r)
     session.flush()
     audit(session, "population.residence.in", actor=_system(actor), object_type="population_residence",
-          object_id=str(r.id), detail={"person": person.id, "house": house.id})  # fmt: skip
+          object_id=str(r.id), detail={"person": person.id, "house": house.id,
+                                       "ended": [o.id for o in current]})  # fmt: skip
     return r
 
 
@@ -277,8 +462,10 @@ def move_out(
 ) -> None:
     """End a residence (搬离), keeping it as history."""
     on = on or date.today()
-    if residence.moved_out is not None or on < residence.moved_in:
-        raise ValidationError("未搬离", ["该居住记录已结束或日期早于入住日期"])
+    if residence.moved_out is not None:
+        raise ValidationError("未搬离", ["该居住记录已结束"])
+    if on < residence.moved_in or on > date.today():
+        raise ValidationError("未搬离", ["搬离日期应在入住日期与今天之间"])
     residence.moved_out = on
     session.add(residence)
     session.flush()
@@ -324,6 +511,12 @@ def claims_within(session: Session, path: str, scope_claimant: ColumnElement[boo
         subtree_filter(Claim.holder_path, path) & scope_holder,
     )
     stmt = select(Claim).where(col(Claim.status) == "open", mine).order_by(col(Claim.id))
+    return list(session.scalars(stmt))
+
+
+def transfers(session: Session, person: Person) -> list[Transfer]:
+    """A person's moves between grids, oldest first."""
+    stmt = select(Transfer).where(col(Transfer.person_id) == person.id).order_by(col(Transfer.id))
     return list(session.scalars(stmt))
 
 

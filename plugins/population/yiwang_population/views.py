@@ -40,7 +40,7 @@ from yiwang.api import (
 )
 
 from yiwang_population import exporter, importer, runs, service
-from yiwang_population.models import INDICATOR, KINDS, RELATIONS, USES, Building, ImportRun, Person
+from yiwang_population.models import INDICATOR, KINDS, Building, ImportRun, Person
 
 #: Fields a user may ask to see in plain text.
 REVEALABLE = {"id_number": "公民身份号码", "phone": "联系电话"}
@@ -86,16 +86,23 @@ def person_list(request: Request) -> Response:
 
         claims = service.claims_within(s, node.path, _scope(request, "population.view", Claim.node_path),
                                        _scope(request, "population.view", Claim.holder_path))  # fmt: skip
+        from yiwang_population.households import households_within
+        from yiwang_population.models import Household
+
+        homes = households_within(
+            s, node.path, _scope(request, "population.view", Household.node_path)
+        )
         children = stats.children(s, INDICATOR, node.id or 0, keys=tuple(KINDS))
         here = stats.by_key(s, INDICATOR, node.id or 0)
         names = _names(
             s,
             {p.node_id for p in persons}
             | {b.node_id for b in buildings}
-            | {c.node_id for c in claims},
+            | {c.node_id for c in claims}
+            | {h.node_id for h in homes},
         )
     return render(request, "population/list.html", {
-        "persons": persons, "buildings": buildings, "claims": claims, "children": children, "here": here,
+        "persons": persons, "buildings": buildings, "households": homes, "claims": claims, "children": children, "here": here,
         "names": names, "kinds": KINDS, "kind": kind, "q": q,
         "may_manage": _allowed(request, "population.manage", node.path),
         "may_reveal": _allowed(request, "privacy.reveal", node.path)})  # fmt: skip
@@ -111,15 +118,14 @@ def _person(request: Request, s: Any) -> Person:
 
 @requires("population.view")
 def person_detail(request: Request) -> Response:
-    """One person: masked fields, residence history, kind history, the reveal form."""
+    """One person: masked fields, household, residence, grid and kind history, the reveal form
+    and (with population.manage) the edit, kind and move-in/out forms."""
+    from yiwang_population.manage import person_context
+
     with read(request) as s:
         person = _person(request, s)
-        residences, changes = service.history(s, person)
-        names = _names(s, {person.node_id})
-    return render(request, "population/person.html", {
-        "person": person, "residences": residences, "changes": changes, "names": names, "kinds": KINDS,
-        "relations": RELATIONS, "revealable": REVEALABLE,
-        "may_reveal": _allowed(request, "privacy.reveal", person.node_path)})  # fmt: skip
+        ctx = person_context(request, s, person)
+    return render(request, "population/person.html", ctx)
 
 
 @requires("population.view")
@@ -152,16 +158,16 @@ def _reveal(request: Request, field: str, purpose: str) -> Response:
 
 @requires("population.view")
 def building_detail(request: Request) -> Response:
-    """A building: floors × rooms with current occupants (names masked)."""
+    """A building: floors × rooms with current occupants (names masked), the add-house form."""
+    from yiwang_population.manage import building_context
+
     with read(request) as s:
         building = s.get(Building, request.path_params["building_id"])
         if building is None:
             raise NotFound("楼栋不存在")
         require(request, "population.view", building.node_path)
-        plan = service.floor_plan(s, building)
-        names = _names(s, {building.node_id})
-    return render(request, "population/building.html",
-                  {"building": building, "plan": plan, "uses": USES, "names": names, "kinds": KINDS})  # fmt: skip
+        ctx = building_context(request, s, building)
+    return render(request, "population/building.html", ctx)
 
 
 # --- import / export (see importer.py, exporter.py, runs.py) ----------------------------------
