@@ -544,3 +544,11 @@ def test_the_checksum_catches_what_a_spreadsheet_does_to_a_number() -> None:
     with pytest.raises(InvalidIdNumber, match="数字格式"):
         validate_id(float(number[:17]))
     assert importer.NUMERIC_ID.startswith("公民身份号码须为文本格式")
+
+
+def test_the_table_of_id_numbers_seen_finds_every_first_row_as_it_grows() -> None:
+    seen = importer._Seen(capacity=8)
+    numbers = [_id(born=f"19{60 + i // 300:02d}0101", seq=f"{i % 300:03d}") for i in range(9000)]
+    assert all(seen.first(n, row) == row for row, n in enumerate(numbers, start=2))
+    assert all(seen.first(n, 99_999) == row for row, n in enumerate(numbers, start=2))
+    assert seen.first(_id(seq="999"), 5) == 5  # a number not seen yet

@@ -405,16 +405,17 @@ class _Seen:
         return row
 
     def _grow(self) -> None:
-        old = [(k, r) for k, r in zip(self._keys, self._rows, strict=True) if k]
+        old_keys, old_rows = self._keys, self._rows  # walked in place: no list of the entries
         size = 2 * (self._mask + 1)
-        self._keys, self._rows = array("q", bytes(8 * size)), array("q", bytes(8 * size))
-        self._mask, self._used = size - 1, 0
-        for k, r in old:
-            i = ((k * 0x9E3779B97F4A7C15) >> 29) & self._mask
-            while self._keys[i]:
-                i = (i + 1) & self._mask
-            self._keys[i], self._rows[i] = k, r
-            self._used += 1
+        keys, rows = array("q", bytes(8 * size)), array("q", bytes(8 * size))
+        mask = size - 1
+        for j, k in enumerate(old_keys):
+            if k:
+                i = ((k * 0x9E3779B97F4A7C15) >> 29) & mask
+                while keys[i]:
+                    i = (i + 1) & mask
+                keys[i], rows[i] = k, old_rows[j]
+        self._keys, self._rows, self._mask = keys, rows, mask
 
 
 def batches(session: Session, path: Path, fmt: str, *, mode: str,
