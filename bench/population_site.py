@@ -49,8 +49,9 @@ def machine() -> dict[str, Any]:
 
 @contextmanager
 def site(backend: str, *, home: Path | None = None, pg_url: str | None = None,
-         net_scale: str = "full", seed: int = 2026) -> Iterator[Any]:  # fmt: skip
-    """A kernel with the population plugin and the demo net (``net_scale``); removed on exit."""
+         net_scale: str = "full", seed: int = 2026, build: bool = True) -> Iterator[Any]:  # fmt: skip
+    """A kernel with the population plugin and the demo net (``net_scale``); removed on exit
+    unless ``home`` is given. ``build=False`` opens the site already in ``home``."""
     from yiwang.db import migrate
     from yiwang.grid.demo import build_demo_net
     from yiwang.kernel import Kernel
@@ -77,11 +78,12 @@ def site(backend: str, *, home: Path | None = None, pg_url: str | None = None,
         settings = load_settings({"YIWANG_HOME": str(home)}, overrides=overrides)
         ensure_keys(settings)
         kernel = Kernel(settings)
-        migrate.upgrade(kernel.db, kernel.host)
-        kernel.sync_declarations()
         t0 = time.perf_counter()
-        with kernel.db.write() as s:
-            build_demo_net(kernel, s, scale=net_scale, seed=seed)
+        if build:
+            migrate.upgrade(kernel.db, kernel.host)
+            kernel.sync_declarations()
+            with kernel.db.write() as s:
+                build_demo_net(kernel, s, scale=net_scale, seed=seed)
         kernel.net_seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
         yield kernel
     finally:
