@@ -94,8 +94,13 @@ def _dialect_of(bind: Any) -> Any:
 
 def encrypt(key: bytes, aad: str, plaintext: str) -> str:
     """Seal ``plaintext`` for the column named ``aad`` (``table.column``)."""
+    return encrypt_with(AESGCM(key), aad, plaintext)
+
+
+def encrypt_with(aead: AESGCM, aad: str, plaintext: str) -> str:
+    """``encrypt`` with the cipher made once (``AESGCM(key)``): for code sealing many values."""
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
+    sealed = aead.encrypt(nonce, plaintext.encode("utf-8"), aad.encode("utf-8"))
     return _PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
 
@@ -154,8 +159,20 @@ def blind_index(key: bytes, kind: str, value: str) -> str:
     The kind, not the column, goes into the MAC: the same person's number has the same index in
     every table, so modules can match people without decrypting.
     """
+    return blind_index_with(index_mac(key), kind, value)
+
+
+def index_mac(key: bytes) -> Any:
+    """The keyed HMAC state ``blind_index_with`` copies (the key schedule done once)."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def blind_index_with(mac: Any, kind: str, value: str) -> str:
+    """``blind_index`` from a state made by ``index_mac``: for code indexing many values."""
     message = f"yiwang.bidx.{VERSION}\x00{kind}\x00{normalise_for_index(kind, value)}"
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()[:BLIND_INDEX_LENGTH]
+    h = mac.copy()
+    h.update(message.encode("utf-8"))
+    return str(h.hexdigest()[:BLIND_INDEX_LENGTH])
 
 
 __all__ = [
@@ -164,8 +181,11 @@ __all__ = [
     "PrivacyError",
     "bind_data_keys",
     "blind_index",
+    "blind_index_with",
     "decrypt",
     "encrypt",
+    "encrypt_with",
+    "index_mac",
     "keys_of",
     "normalise_for_index",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, ColumnElement, String, Table, Text, bindparam, event, select
 from sqlalchemy.orm import Mapper, attributes
 from sqlalchemy.sql import operators
@@ -31,8 +32,11 @@ from yiwang.privacy.crypto import (
     BLIND_INDEX_LENGTH,
     PrivacyError,
     blind_index,
+    blind_index_with,
     decrypt,
     encrypt,
+    encrypt_with,
+    index_mac,
     keys_of,
 )
 from yiwang.privacy.masking import KINDS
@@ -342,12 +346,15 @@ class Codec:
 
     def __init__(self, bind: Any) -> None:
         self._keys = keys_of(bind)
+        # Made once per codec: a bulk load seals millions of values.
+        self._aead = AESGCM(self._keys.encryption)
+        self._mac = index_mac(self._keys.index)
 
     def blind_index(self, kind: str, value: str) -> str:
-        return blind_index(self._keys.index, kind, value)
+        return blind_index_with(self._mac, kind, value)
 
     def encrypt(self, column: Any, value: str) -> str:
-        return encrypt(self._keys.encryption, _column_type(column)._aad(), value)
+        return encrypt_with(self._aead, _column_type(column)._aad(), value)
 
     def decrypt(self, column: Any, token: str) -> str:
         return decrypt(self._keys.encryption, _column_type(column)._aad(), token)

@@ -12,6 +12,7 @@ logs.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from collections.abc import Container
@@ -71,7 +72,7 @@ def check_char(first17: str) -> str:
     """The check character of the first 17 digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("check_char needs exactly 17 ASCII digits")
-    return CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
+    return CHECK_CHARS[sum(map(operator.mul, map(int, first17), WEIGHTS)) % 11]
 
 
 def upgrade_15(number: str) -> str:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
-from yiwang.api import InvalidIdNumber, Node, stats, validate_id
+from yiwang.api import InvalidIdNumber, Node, blind_equals, stats, validate_id
 from yiwang.testing import Users, audit_entries
 from yiwang.testing.logcheck import no_personal_data_in_logs  # noqa: F401
 
@@ -291,7 +291,10 @@ def test_upsert_runs_in_the_background_updates_and_keeps_kind_history(
     [entry] = audit_entries(kernel, action="population.import")
     assert _detail(entry)["inserted"] == 60 and _detail(entry)["status"] == "done"
     assert _id() not in str(entry.detail) and "张三" not in str(entry.detail)
-    assert len(audit_entries(kernel, action="population.person.create")) == 3 + 60
+    assert len(audit_entries(kernel, action="population.person.create")) == 3
+    [batch] = audit_entries(kernel, action="population.person.import")  # one record per batch
+    assert _detail(batch)["count"] == 60 and _detail(batch)["kinds"]["floating"] == 60
+    assert _detail(batch)["rows"] == [5, 64]
     assert len(audit_entries(kernel, action="population.person.update")) == 1
     assert len(audit_entries(kernel, action="population.claim.create")) == 1
     # confirming again is refused
@@ -342,6 +345,47 @@ def test_a_failure_on_the_last_row_leaves_nothing_written(
         assert stats.recount(kernel, s, check=True) == []
     [entry] = audit_entries(kernel, action="population.import")
     assert _detail(entry)["status"] == "failed"
+
+
+def test_a_failure_batches_after_written_ones_rolls_them_all_back(
+    client: Any, kernel: Any, net: Any, login: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(importer, "BATCH", 7)  # the import writes batch by batch
+    login("county_staff", "450107")
+    rows = [_row(f"人{i}", _id(seq=f"{101 + 2 * i:03d}"), phone="13912345678") for i in range(40)]
+    run_id = _run_id(_upload(client, kernel, _csv(rows), "人口.csv", mode="insert"))
+    _register(kernel, net, OWN_GRID, _id(seq=f"{101 + 2 * 37:03d}"), name="人37")  # in batch 6 of 6
+    _confirm(client, kernel, run_id)
+    page = _wait(client, run_id)
+    assert "未导入" in page and "第 39 行" in page
+    assert _persons(kernel) == 1  # the five batches written first were rolled back
+    assert audit_entries(kernel, action="population.person.import") == []
+    with kernel.db.write() as s:
+        assert stats.recount(kernel, s, check=True) == []
+        assert stats.by_key(s, "population.persons", net.get("450107").id)["registered"] == 1
+
+
+def test_imported_persons_are_stored_as_the_service_stores_them(
+    client: Any, kernel: Any, net: Any, login: Any
+) -> None:
+    login("county_staff", "450107")
+    row = _row("赵六", _id(seq="131"), kind="境外", phone="139 1234 5678", occupation="教师")
+    run_id = _run_id(_upload(client, kernel, _csv([row]), "人口.csv"))
+    _confirm(client, kernel, run_id)
+    assert "已完成" in _wait(client, run_id)
+    with kernel.db.read() as s:
+        [p] = s.scalars(select(Person)).all()  # decrypts: the ciphertexts are the kernel's
+        assert (p.name, p.id_number, p.phone, p.kind, p.sex, p.occupation, p.address) == (
+            "赵六", _id(seq="131"), "139 1234 5678", "foreign", "男", "教师", "新竹路1号")  # fmt: skip
+        assert p.birth_date == date(1985, 1, 1) and p.hukou_address is None
+        assert p.created_at is not None
+        # the blind indexes are the ones the unit of work makes: lookups find the person
+        assert s.scalars(select(Person).where(blind_equals(Person.id_number, _id(seq="131")))).one().id == p.id
+        assert s.scalars(select(Person).where(blind_equals(Person.phone, "13912345678"))).one().id == p.id
+    # a second import of the same row in the same grid is an update, not a duplicate
+    run_id = _run_id(_upload(client, kernel, _csv([_row("赵六", _id(seq="131"), kind="户籍")]), "人口.csv"))
+    _confirm(client, kernel, run_id)
+    assert _counts(_wait(client, run_id))["updated"] == 1
 
 
 def test_other_users_cannot_see_or_confirm_an_import(
@@ -500,3 +544,11 @@ def test_the_checksum_catches_what_a_spreadsheet_does_to_a_number() -> None:
     with pytest.raises(InvalidIdNumber, match="数字格式"):
         validate_id(float(number[:17]))
     assert importer.NUMERIC_ID.startswith("公民身份号码须为文本格式")
+
+
+def test_the_table_of_id_numbers_seen_finds_every_first_row_as_it_grows() -> None:
+    seen = importer._Seen(capacity=8)
+    numbers = [_id(born=f"19{60 + i // 300:02d}0101", seq=f"{i % 300:03d}") for i in range(9000)]
+    assert all(seen.first(n, row) == row for row, n in enumerate(numbers, start=2))
+    assert all(seen.first(n, 99_999) == row for row, n in enumerate(numbers, start=2))
+    assert seen.first(_id(seq="999"), 5) == 5  # a number not seen yet

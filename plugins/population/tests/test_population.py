@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
-from yiwang.api import Node, ValidationError, stats, validate_id
+from yiwang.api import Node, ValidationError, blind_equals, stats, validate_id
 
 from yiwang_population import hooks, service
 from yiwang_population.models import KINDS, Building, Claim, House, KindChange, Person, Residence
@@ -247,6 +247,40 @@ def test_demo_is_deterministic_with_valid_generated_ids(kernel: Any, grid: Any) 
         for model in (Residence, House, Building, Claim, KindChange, Person):
             s.execute(delete(model))
     assert _demo_rows(kernel) == first
+
+
+def test_full_demo_streams_valid_encrypted_persons_counted_in_the_rollups(kernel: Any, grid: Any) -> None:
+    from yiwang_population import demo
+
+    codes = [OWN_GRID, OWN_GRID2, OTHER_GRID]
+    for code in codes:
+        grid.node(code)
+    with kernel.db.write() as s:
+        assert demo.fill(s, "full", 7, persons=2 * demo.BATCH + 17) == 2 * demo.BATCH + 17
+    with kernel.db.read() as s:
+        persons = list(s.scalars(select(Person)))  # decrypts every ciphertext
+        assert len(persons) >= 2 * demo.BATCH + 17
+        numbers = [p.id_number for p in persons]
+        assert len(set(numbers)) == len(numbers)
+        sample = random.Random(1).sample(persons, 200)
+        for p in sample:
+            info = validate_id(p.id_number)
+            assert (info.sex, info.birth_date) == (p.sex, p.birth_date)
+            assert re.fullmatch(r"1[3578]\d{9}", p.phone or "")
+        found = s.scalars(select(Person).where(blind_equals(Person.id_number, sample[0].id_number))).all()
+        assert [f.id for f in found] == [sample[0].id]
+        assert s.scalars(select(Person).where(blind_equals(Person.phone, sample[1].phone or ""))).first()
+        total = stats.by_key(s, "population.persons", grid.get("45").id, keys=tuple(KINDS))
+        assert sum(total.values()) == len(persons)
+        assert total["registered"] > total["floating"] > total["foreign"] > 0
+    with kernel.db.write() as s:
+        assert stats.recount(kernel, s, check=True) == []
+    # the bulk load into an empty table dropped and rebuilt the blind-index indexes
+    from sqlalchemy import inspect
+
+    with kernel.db.engine.connect() as c:
+        names = {ix["name"] for ix in inspect(c).get_indexes("population_person")}
+    assert {"ix_population_person_id_number_bidx", "ix_population_person_phone_bidx"} <= names
 
 
 def test_node_page_shows_population_by_kind(

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
-from datetime import date, timedelta
 
-from sqlalchemy import select
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, SQLModel
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from yiwang.api import (
     Indicator,
     Kernel,
-    Level,
     MapLayer,
     Markup,
     MenuItem,
@@ -162,12 +158,6 @@ def yiwang_node_moved(session: Session, node: Node, old_path: str, moved: int) -
 
 # --- demo ----------------------------------------------------------------------------------------
 
-_SURNAMES = "李王张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗梁宋郑谢韦覃蒙莫农陆"
-_GIVEN = "建国秀英丽华志强海燕桂芳明辉春梅永红文军晓东玉兰德福凤霞国庆小平卫东丽娟少华思远雨涵"
-_ETHNICITIES = ("汉族", "汉族", "汉族", "壮族", "壮族", "瑶族", "苗族")
-_JOBS = ("务农", "个体经营", "企业职工", "教师", "学生", "退休", "自由职业", "")
-_WEIGHTS = {"registered": 70, "floating": 22, "foreign": 2, "unregistered": 6}
-
 
 def checksum(first17: str) -> str:
     """The GB 11643 check character of 17 digits."""
@@ -175,43 +165,13 @@ def checksum(first17: str) -> str:
     return "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
 
 
-def fake_id(rng: random.Random, area: str) -> str:
-    """A generated, valid 18-digit number for ``area`` (six digits)."""
-    born = date(1940, 1, 1) + timedelta(days=rng.randrange(365 * 70))
-    body = f"{area}{born:%Y%m%d}{rng.randrange(1000):03d}"
-    return body + checksum(body)
-
-
-def fake_name(rng: random.Random) -> str:
-    """A generated Chinese name (not a real person)."""
-    return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
-
-
 @hookimpl
 def yiwang_demo(kernel: Kernel, session: Session, scale: str, seed: int) -> None:
-    """A building with houses and a few residents per demo grid (a few hundred persons)."""
-    from yiwang_population import service
+    """Buildings, houses and residents in 60 grids (``small``); before them, for ``full``,
+    10 million persons over every grid (``demo.py``: Faker zh_CN, streamed in batches)."""
+    from yiwang_population import demo
 
-    rng = random.Random(seed)
-    grids = list(session.scalars(select(Node).where(col(Node.level) == int(Level.GRID))
-                                 .order_by(col(Node.code)).limit(60)))  # fmt: skip
-    kinds = list(_WEIGHTS)
-    for g in grids:
-        area = g.code[:6] if len(g.code) >= 6 and g.code[:6].isdigit() else "450102"
-        b = service.add_building(session, g, f"{g.name}{rng.randrange(1, 60)}号楼", name=f"{rng.randrange(1, 30)}栋",
-                                 floors=rng.choice((3, 5, 6)), units=1)  # fmt: skip
-        houses = [service.add_house(session, b, f"{f}0{n}", floor=f, use=rng.choice(("own", "own", "rent", "vacant")))
-                  for f in range(1, b.floors + 1) for n in (1, 2)]  # fmt: skip
-        for _ in range(rng.randrange(3, 9)):
-            kind = rng.choices(kinds, weights=list(_WEIGHTS.values()))[0]
-            reg = service.register(session, g, name=fake_name(rng), id_number=fake_id(rng, area), kind=kind,
-                                   ethnicity=rng.choice(_ETHNICITIES), occupation=rng.choice(_JOBS),
-                                   phone=rng.choice(("139", "138", "177")) + f"{rng.randrange(10**8):08d}",
-                                   address=b.address)  # fmt: skip
-            if reg.person is not None:
-                house = rng.choice([h for h in houses if h.use != "vacant"] or houses)
-                service.move_in(session, reg.person, house, relation=rng.choice(("owner", "family", "tenant")),
-                                on=date(2020, 1, 1) + timedelta(days=rng.randrange(1500)))  # fmt: skip
+    demo.fill(session, scale, seed)
     from yiwang_population.geo import place_demo_buildings
 
     place_demo_buildings(session, seed)  # on the map, inside their grids

@@ -3,10 +3,13 @@ every row with Chinese per-row errors, and the all-or-nothing apply.
 
 Rows are read one at a time (openpyxl ``read_only``) and checked in batches of ``BATCH``: one
 query per batch finds the persons already registered under the rows' ID numbers (by blind
-index), so memory stays bounded except for the set of ID numbers seen (duplicates in the file).
-``apply`` checks the whole file again inside the caller's unit of work and only then writes
-through the service functions (encryption, blind indexes, kind history, claims, rollups, audit);
-if any row fails, it raises and the caller's transaction writes nothing.
+index), so memory stays bounded except for the ID numbers seen (duplicates in the file), kept
+as integers in a flat table (``_Seen``, ≈ 32 bytes a row).
+``apply`` checks and writes in one pass inside the caller's unit of work: new persons batch by
+batch straight to the driver (``bulk``: the kernel's ciphertexts and blind indexes, one rollup
+delta per grid and kind, one audit record per batch), updates and claims through the service
+functions (kind history, claims, audit). Once a row fails nothing more is written and the rest
+is only checked; the caller then rolls back, so the transaction writes nothing.
 
 Error messages name the row and column, never the ID number or phone: they are stored and shown.
 """
@@ -18,7 +21,8 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +37,13 @@ from yiwang.api import (
     Level,
     Node,
     ValidationError,
-    blind_in,
+    audit,
+    stats,
     validate_id,
 )
 
-from yiwang_population import service
-from yiwang_population.models import KINDS, Person
+from yiwang_population import bulk, service
+from yiwang_population.models import INDICATOR, KINDS, Person
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,7 @@ class Outcome:
     person: Person | None = None
     changes: dict[str, str | None] = field(default_factory=dict)
     kind: str = ""
+    bidx: str = ""  # blind index of the ID number, made once for the lookup and the insert
 
 
 @dataclass
@@ -137,15 +143,18 @@ class Plan:
 
     def count(self, out: Outcome) -> None:
         self.total += 1
-        attr = {"new": "inserted", "claim": "claimed", "update": "updated",
-                "unchanged": "unchanged"}.get(out.action)  # fmt: skip
+        attr = _COUNTED.get(out.action)
         if attr:
             setattr(self, attr, getattr(self, attr) + 1)
         else:
             self.error_count += 1
-        room = MAX_STORED_ERRORS - len(self.errors)
-        self.errors.extend(out.errors[: max(room, 0)])
-        self.warnings.extend(out.warnings[: max(MAX_STORED_ERRORS - len(self.warnings), 0)])
+        if out.errors:
+            self.errors.extend(out.errors[: max(MAX_STORED_ERRORS - len(self.errors), 0)])
+        if out.warnings:
+            self.warnings.extend(out.warnings[: max(MAX_STORED_ERRORS - len(self.warnings), 0)])
+
+
+_COUNTED = {"new": "inserted", "claim": "claimed", "update": "updated", "unchanged": "unchanged"}
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -206,16 +215,27 @@ def read_rows(path: Path, fmt: str) -> Iterator[tuple[int, list[Any], dict[str, 
     if missing:
         raise ValidationError(f"缺少列：{'、'.join(missing)}（请使用导入模板的表头）")
     yield 1, list(header), {}
+    known = [(i, k) for i, k in enumerate(keys) if k]
     for number, raw in enumerate(rows, start=2):
-        if all(v is None or str(v).strip() == "" for v in raw):
+        if _blank(raw):
             continue
-        yield number, raw, {k: raw[i] for i, k in enumerate(keys) if k and i < len(raw)}
+        width = len(raw)
+        yield number, raw, {k: raw[i] for i, k in known if i < width}
+
+
+def _blank(raw: list[Any]) -> bool:
+    try:
+        return not "".join(raw).strip()  # a CSV row: all text
+    except TypeError:
+        return all(v is None or str(v).strip() == "" for v in raw)
 
 
 # --- checking --------------------------------------------------------------------------------
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -264,11 +284,11 @@ def _parse(out: Outcome, row: dict[str, Any], grids: Callable[[Any, Outcome], Gr
         isinstance(raw_phone, int) and not re.fullmatch(r"1\d{10}", str(raw_phone))
     ):
         err("phone", NUMERIC_PHONE)
-    elif _NUMBER_LOOK.match(_text(raw_phone)) and "." in _text(raw_phone):
+    elif "." in (text_phone := _text(raw_phone)) and _NUMBER_LOOK.match(text_phone):
         err("phone", NUMERIC_PHONE)
     else:
         problems: list[str] = []
-        out.values["phone"] = service.check_phone(_text(raw_phone), problems) or ""
+        out.values["phone"] = service.check_phone(text_phone, problems) or ""
         for p in problems:
             err("phone", p)
     for key, (title, limit) in service.UPDATABLE.items():
@@ -300,22 +320,33 @@ class _Grids:
             out.errors.append(RowError(out.number, title, "所属网格编码不能为空"))
             return None
         if code not in self.cache:
-            self.cache[code] = self._resolve(code)
+            self.prefetch([code])
         found = self.cache[code]
         if isinstance(found, str):
             out.errors.append(RowError(out.number, title, found))
             return None
         return found
 
-    def _resolve(self, code: str) -> Grid | str:
-        node = self.session.scalars(select(Node).where(col(Node.code) == code)).first()
+    def prefetch(self, values: Iterable[Any]) -> None:
+        """Resolve the new codes among ``values`` with one query (a batch's grid column)."""
+        codes = {c for c in map(_text, values) if c and c not in self.cache}
+        if not codes:
+            return
+        found = {code: (int(i), str(path), int(level), str(name)) for i, code, path, level, name in
+                 self.session.execute(select(col(Node.id), col(Node.code), col(Node.path), col(Node.level),
+                                             col(Node.name)).where(col(Node.code).in_(codes)))}  # fmt: skip
+        for code in codes:
+            self.cache[code] = self._resolve(code, found.get(code))
+
+    def _resolve(self, code: str, node: tuple[int, str, int, str] | None) -> Grid | str:
         if node is None:
             return f"网格编码 {code[:20]} 不存在"
-        if node.level != Level.GRID:
-            return f"{node.name}（{code}）不是网格，人员须登记到网格"
-        if not self.allowed(node.path):
+        node_id, path, level, name = node
+        if level != Level.GRID:
+            return f"{name}（{code}）不是网格，人员须登记到网格"
+        if not self.allowed(path):
             return f"网格 {code} 不在您的管辖范围内"
-        return Grid(node.id or 0, node.code, node.path)
+        return Grid(node_id, code, path)
 
 
 def _decide(out: Outcome, mode: str, held: list[Person]) -> None:
@@ -345,41 +376,104 @@ def _decide(out: Outcome, mode: str, held: list[Person]) -> None:
     out.action = "error" if out.errors else ("claim" if held else "new")
 
 
+class _Seen:
+    """ID numbers met so far → the row that first had them: open addressing over two flat
+    arrays of integers (an 18-character number is one 64-bit key), ≈ 32 bytes a row where a
+    dict of strings takes ≈ 150."""
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self._keys = array("q", bytes(8 * capacity))
+        self._rows = array("q", bytes(8 * capacity))
+        self._mask, self._used = capacity - 1, 0
+
+    @staticmethod
+    def _key(number: str) -> int:  # 17 digits and the check character: distinct, never 0
+        return int(number[:17]) * 11 + "0123456789X".index(number[17]) + 1
+
+    def first(self, number: str, row: int) -> int:
+        """The row that first had ``number`` (``row`` itself when new, and then remembered)."""
+        key, keys, mask = self._key(number), self._keys, self._mask
+        i = ((key * 0x9E3779B97F4A7C15) >> 29) & mask
+        while keys[i]:
+            if keys[i] == key:
+                return self._rows[i]
+            i = (i + 1) & mask
+        keys[i], self._rows[i] = key, row
+        self._used += 1
+        if 2 * self._used > mask:
+            self._grow()
+        return row
+
+    def _grow(self) -> None:
+        old_keys, old_rows = self._keys, self._rows  # walked in place: no list of the entries
+        size = 2 * (self._mask + 1)
+        keys, rows = array("q", bytes(8 * size)), array("q", bytes(8 * size))
+        mask = size - 1
+        for j, k in enumerate(old_keys):
+            if k:
+                i = ((k * 0x9E3779B97F4A7C15) >> 29) & mask
+                while keys[i]:
+                    i = (i + 1) & mask
+                keys[i], rows[i] = k, old_rows[j]
+        self._keys, self._rows, self._mask = keys, rows, mask
+
+
+def batches(session: Session, path: Path, fmt: str, *, mode: str,
+            allowed: Callable[[str], bool]) -> Iterator[list[Outcome]]:  # fmt: skip
+    """Every data row's outcome, in file order and in batches of ``BATCH`` (the header row
+    first, alone, as an ``Outcome`` with action ``header``). Reads the file once."""
+    if mode not in MODES:
+        raise ValidationError("导入方式应为 新增并更新、仅新增 或 仅更新")
+    grids = _Grids(session, allowed)
+    index = bulk.Sealer(session).id_index
+    seen = _Seen()
+    pending: list[tuple[int, list[Any], dict[str, Any]]] = []
+
+    def check_batch() -> list[Outcome]:
+        grids.prefetch(row.get("grid") for _, _, row in pending if isinstance(row.get("grid"), str))
+        batch = []
+        for number, raw, row in pending:
+            out = Outcome(number, raw)
+            _parse(out, row, grids)
+            if out.info is not None:
+                first = seen.first(out.info.number, number)
+                if first != number:
+                    out.errors.append(RowError(number, TITLES["id_number"], f"与第 {first} 行重复"))
+                elif not out.errors:
+                    out.bidx = index(out.info.number)
+            batch.append(out)
+        pending.clear()
+        return _lookup(session, batch, mode)
+
+    for number, raw, row in read_rows(path, fmt):
+        if number == 1:
+            yield [Outcome(1, raw, action="header")]
+            continue
+        pending.append((number, raw, row))
+        if len(pending) >= BATCH:
+            yield check_batch()
+    if pending:
+        yield check_batch()
+
+
 def outcomes(session: Session, path: Path, fmt: str, *, mode: str,
              allowed: Callable[[str], bool]) -> Iterator[Outcome]:  # fmt: skip
     """Every data row's outcome, in file order (the header row first, as an ``Outcome`` with
     action ``header``). Reads the file once, in batches."""
-    if mode not in MODES:
-        raise ValidationError("导入方式应为 新增并更新、仅新增 或 仅更新")
-    grids = _Grids(session, allowed)
-    seen: dict[str, int] = {}
-    batch: list[Outcome] = []
-    for number, raw, row in read_rows(path, fmt):
-        if number == 1:
-            yield Outcome(1, raw, action="header")
-            continue
-        out = Outcome(number, raw)
-        _parse(out, row, grids)
-        if out.info is not None:
-            first = seen.setdefault(out.info.number, number)
-            if first != number:
-                out.errors.append(RowError(number, TITLES["id_number"], f"与第 {first} 行重复"))
-        batch.append(out)
-        if len(batch) >= BATCH:
-            yield from _lookup(session, batch, mode)
-            batch = []
-    yield from _lookup(session, batch, mode)
+    for batch in batches(session, path, fmt, mode=mode, allowed=allowed):
+        yield from batch
 
 
-def _lookup(session: Session, batch: list[Outcome], mode: str) -> Iterator[Outcome]:
-    numbers = [o.info.number for o in batch if o.info is not None and not o.errors]
+def _lookup(session: Session, batch: list[Outcome], mode: str) -> list[Outcome]:
+    """Decide every row of ``batch`` from the persons already holding its ID (one query)."""
+    wanted = [o.bidx for o in batch if o.bidx]
     held: dict[str, list[Person]] = {}
-    if numbers:
-        for p in session.scalars(select(Person).where(blind_in(Person.id_number, numbers))):
-            held.setdefault(p.id_number, []).append(p)
+    if wanted:
+        for p in session.scalars(select(Person).where(col(Person.id_number_bidx).in_(wanted))):
+            held.setdefault(p.id_number_bidx or "", []).append(p)
     for out in batch:
-        _decide(out, mode, held.get(out.info.number, []) if out.info else [])
-        yield out
+        _decide(out, mode, held.get(out.bidx, []) if out.bidx else [])
+    return batch
 
 
 def check(session: Session, path: Path, fmt: str, *, mode: str,
@@ -395,32 +489,64 @@ def check(session: Session, path: Path, fmt: str, *, mode: str,
 
 
 def apply(session: Session, path: Path, fmt: str, *, mode: str, allowed: Callable[[str], bool],
-          actor: Actor, progress: Callable[[int, int], None] | None = None) -> Plan:  # fmt: skip
-    """Check the file, then write every row in ``session``. Returns the plan with errors (and
-    writes nothing) when any row fails; the caller must then roll back (it has written
-    nothing, but keeps the unit of work all-or-nothing when a service call fails midway)."""
-    plan = check(session, path, fmt, mode=mode, allowed=allowed)
-    if plan.error_count:
-        return plan
+          actor: Actor, progress: Callable[[int, int], None] | None = None,
+          expected: int = 0) -> Plan:  # fmt: skip
+    """Check and write the file in ``session``, batch by batch. Returns the plan; when it has
+    errors (a row is wrong, or changed since the preview by another writer) the rows before
+    the first failing batch were written and the caller must roll back, so nothing stays.
+    ``progress(done, expected)`` is called after each batch (``expected``: the previewed total)."""
+    plan = Plan()
+    sealer = bulk.Sealer(session)
     done = 0
-    applied = Plan()
-    for out in outcomes(session, path, fmt, mode=mode, allowed=allowed):
+    for batch in batches(session, path, fmt, mode=mode, allowed=allowed):
+        for out in batch:
+            if out.action != "header":
+                plan.count(out)
+        if plan.error_count:
+            continue  # nothing more is written; the rest is checked for the report
+        done += _write_batch(session, batch, actor, sealer)
+        if progress is not None:
+            progress(done, max(expected, done))
+    if plan.total == 0:
+        raise ValidationError("文件中没有数据行")
+    return plan
+
+
+def _write_batch(session: Session, batch: list[Outcome], actor: Actor, sealer: bulk.Sealer) -> int:
+    """Write a checked batch: new persons in one driver call, the rest through the service."""
+    rows = []
+    counts: dict[tuple[str, str], int] = {}
+    written = 0
+    for out in batch:
         if out.action == "header":
             continue
-        if out.action == "error":  # changed since the check (another writer): refuse it all
-            applied.count(out)
-            return applied
-        _write(session, out, actor)
-        applied.count(out)
-        done += 1
-        if progress is not None and (done % 50 == 0 or done == plan.total):
-            progress(done, plan.total)
-    return applied
+        written += 1
+        if out.action != "new":
+            _write(session, out, actor)
+            continue
+        assert out.info is not None and out.grid is not None
+        v = out.values
+        rows.append(sealer.row(
+            node_id=out.grid.id, node_path=out.grid.path, name=v["name"], id_number=out.info.number,
+            id_index=out.bidx, sex=out.info.sex, birth_date=out.info.birth_date, kind=out.kind,
+            phone=v["phone"] or None, ethnicity=v["ethnicity"], address=v["address"] or None,
+            hukou_address=v["hukou_address"] or None, occupation=v["occupation"], tags=v["tags"],
+        ))  # fmt: skip
+        counts[(out.grid.path, out.kind)] = counts.get((out.grid.path, out.kind), 0) + 1
+    if rows:
+        bulk.insert(session, rows)
+        for (grid_path, kind), n in counts.items():
+            stats.add(session, INDICATOR, grid_path, key=kind, delta=n)
+        first = next(o.number for o in batch if o.action == "new")
+        audit(session, "population.person.import", actor=actor, object_type="population_person",
+              detail={"count": len(rows), "rows": [first, batch[-1].number],
+                      "kinds": {k: sum(n for (_, kk), n in counts.items() if kk == k) for k in KINDS}})  # fmt: skip
+    return written
 
 
 def _write(session: Session, out: Outcome, actor: Actor) -> None:
     assert out.info is not None and out.grid is not None
-    if out.action in ("new", "claim"):
+    if out.action == "claim":
         grid = session.get(Node, out.grid.id)
         assert grid is not None
         v = out.values

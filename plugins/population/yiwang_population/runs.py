@@ -81,7 +81,7 @@ def execute(kernel: Kernel, run_id: int, actor: Actor, allowed: Callable[[str], 
     with kernel.db.read() as s:
         run = s.get(ImportRun, run_id)
         assert run is not None
-        path, fmt, mode = file_of(kernel, run), run.fmt, run.mode
+        path, fmt, mode, expected = file_of(kernel, run), run.fmt, run.mode, run.total
     plan: importer.Plan | None = None
     message = ""
 
@@ -90,11 +90,10 @@ def execute(kernel: Kernel, run_id: int, actor: Actor, allowed: Callable[[str], 
 
     try:
         with kernel.db.write() as s:
-            plan = importer.apply(
-                s, path, fmt, mode=mode, allowed=allowed, actor=actor, progress=report
-            )
+            plan = importer.apply(s, path, fmt, mode=mode, allowed=allowed, actor=actor,
+                                  progress=report, expected=expected)  # fmt: skip
             if plan.error_count:
-                raise _Refused
+                raise _Refused  # rolls back the rows written before the first failing batch
             audit(s, "population.import", actor=actor, object_type="population_import", object_id=str(run_id),
                   detail={"mode": mode, "format": fmt, "rows": plan.total, "inserted": plan.inserted,
                           "updated": plan.updated, "claimed": plan.claimed, "status": "done"})  # fmt: skip

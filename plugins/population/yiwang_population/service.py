@@ -164,12 +164,17 @@ UPDATABLE = {"name": ("姓名", 60), "ethnicity": ("民族", 20), "phone": ("联
              "occupation": ("职业", 60), "tags": ("标签", 200)}  # fmt: skip
 
 
+_PHONE_MARKS = str.maketrans("", "", "0123456789+-() ")
+
+
 def check_phone(phone: str | None, problems: list[str]) -> str | None:
     """The phone stripped (None when empty); a problem when it has not 7–15 digits."""
     phone = _text(phone, "联系电话", 20, problems) or None
-    if phone and (not 7 <= sum(c.isdigit() for c in phone) <= 15
-                  or any(not (c.isdigit() or c in "+-() ") for c in phone)):  # fmt: skip
-        problems.append("联系电话格式不正确")
+    if phone:
+        others = phone.translate(_PHONE_MARKS)  # what is left besides digits and + - ( ) space
+        digits = sum(map(str.isdigit, phone))
+        if not 7 <= digits <= 15 or not (others == "" or others.isdigit()):
+            problems.append("联系电话格式不正确")
     return phone
 
 
