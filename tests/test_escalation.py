@@ -42,12 +42,10 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import not_, select, update
 from starlette.routing import Mount, Route
 
 from yiwang import audit
-from yiwang.auth import passwords
 from yiwang.auth.models import AuthSession, User
 from yiwang.grid.models import Node, Organisation, utcnow
 from yiwang.grid.tree import within
@@ -698,15 +696,6 @@ async def one(client: httpx.AsyncClient, token: str, role: str, a: Attempt,
     found += [c for c, rx in codes if c not in a.carried and rx.search(text)]
     if found:
         tally.failures.append(f"泄露辖区外数据 {found}: {what}")
-
-
-@pytest.fixture
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The matrix is about authorisation, not password cost: cheap argon2 parameters for its
-    ~30 accounts and for the routes that check a password."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    monkeypatch.setattr(passwords, "_HASHER", cheap)
-    monkeypatch.setattr(passwords, "DUMMY_HASH", cheap.hash("no-such-user"))
 
 
 @pytest.mark.sqlite_only
