@@ -13,7 +13,6 @@ place the counts are read from are constants and two small functions.
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any

@@ -43,7 +43,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from sqlalchemy import not_, select, update
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from yiwang import audit
 from yiwang.auth.models import AuthSession, User
@@ -53,6 +53,7 @@ from yiwang.plugins.models import PluginActivation
 from yiwang.rbac.guard import permission_of
 from yiwang.rbac.models import Assignment, PolicyLine, Role
 from yiwang.rbac.sync import declared_roles
+from yiwang.testing.routes import PARAM, all_routes, fill
 from yiwang.testing.users import PASSWORD
 
 MARKER = "WAIYU"
@@ -530,29 +531,12 @@ def case_state(s: Any, outside: Callable[[Any], Any]) -> list[Any]:
 
 # --- routes --------------------------------------------------------------------------------------
 
-PARAM = re.compile(r"{(\w+)(?::\w+)?}")
-
-
-def all_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Route]]:
-    """Every Route, through Mounts (plugin gates expose their routes); static files have none."""
-    for route in routes:
-        if isinstance(route, Mount):
-            yield from all_routes(
-                list(getattr(route.app, "routes", None) or []), prefix + route.path
-            )
-        elif isinstance(route, Route):
-            yield prefix + route.path, route
-
 
 def unknown_params(routes: list[tuple[str, Route]]) -> list[tuple[str, str]]:
     """(route, parameter) for every path parameter the matrix has no foreign values for."""
     return sorted(
         {(path, p) for path, _ in routes for p in PARAM.findall(path) if p not in PATH_PARAMS}
     )
-
-
-def fill(template: str, values: dict[str, Any]) -> str:
-    return PARAM.sub(lambda m: str(values[m.group(1)]), template)
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,12 @@ class LiveServer:
     url: str
     server: Any
     thread: threading.Thread
+    sock: socket.socket
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+        self.sock.close()
 
 
 def serve(app: Any) -> LiveServer:
@@ -93,8 +95,7 @@ def serve(app: Any) -> LiveServer:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("测试服务器未能启动")
         time.sleep(0.02)
-    sock.close()  # uvicorn listens on its own duplicate
-    return LiveServer(f"http://127.0.0.1:{port}", server, thread)
+    return LiveServer(f"http://127.0.0.1:{port}", server, thread, sock)
 
 
 @pytest.fixture
