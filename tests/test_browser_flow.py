@@ -4,11 +4,12 @@ A grid worker on a phone-sized screen logs in and reports a major matter with a 
 county's 调度员 finds it in 待办, accepts it and dispatches it to the community's 网格工作站; the
 station signs for it and reports back with a photo of the repair; the county's 综治中心 verifies
 and closes it. The timeline shows every step, the inbox badges move with the case, the browser
-reports no console error (a refused inline script would be one) and every step leaves a
-screenshot in ``test-artifacts/<test>/``.
+reports no console error (a refused inline script would be one), the phone pages fit the
+screen, and every step leaves a screenshot in ``test-artifacts/<test>/``.
 
-The page objects below are the only place that knows the pages' shapes: the report page and the
-place the counts are read from are constants and two small functions.
+The page objects below are the only place that knows the pages' shapes: the report page
+(``REPORT_URL``, ``report``) and where the counts are read (``INBOX_URL``, ``todo_count``) are
+constants and small functions, to point at the phone pages and the dashboard when they exist.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def state_of(page: Any) -> str:
     return str(page.locator("h1 .tag.state").inner_text())
 
 
+def fits_the_screen(page: Any) -> bool:
+    """Nothing sticks out sideways (on a phone a wide row shifts every tap)."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= screen.width"))
+
+
 def timeline(page: Any) -> list[str]:
     return [t.strip() for t in page.locator("ol.timeline > li > strong").all_inner_texts()]
 
@@ -109,6 +115,7 @@ def test_a_case_goes_round_the_loop_in_a_browser(
     # 1. The grid worker reports from the phone, with a photo.
     worker = pages["worker"]
     worker.goto(base + REPORT_URL)
+    assert fits_the_screen(worker)
     shots(worker, "01-report-form")
     case_id = report(worker, base, title=TITLE, description="井盖缺失约一米见方，夜间危险",
                      scale="重大", files=[photo(tmp_path, "现场.jpg", (180, 40, 40))])  # fmt: skip
@@ -133,6 +140,7 @@ def test_a_case_goes_round_the_loop_in_a_browser(
     # 3. The station signs for it and reports back from the phone, with a photo of the repair.
     station = pages["station"]
     assert todo_count(station, base) == 1
+    assert fits_the_screen(station)
     shots(station, "05-station-inbox")
     act(station, base, case_id, "签收")
     assert state_of(station) == "处置中"
@@ -153,6 +161,7 @@ def test_a_case_goes_round_the_loop_in_a_browser(
 
     # The reporter sees the whole story on the phone.
     worker.goto(f"{base}/cases/{case_id}")
+    assert fits_the_screen(worker)
     steps = timeline(worker)
     assert steps == ["上报", "受理", "派遣", "签收", "处置反馈", "核查通过", "结案"], steps
     assert worker.get_by_role("link", name="修复后.jpg").first.is_visible()
