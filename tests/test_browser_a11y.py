@@ -1,7 +1,7 @@
 """Accessibility of the core pages: axe-core (a test-only npm package) finds no serious or
-critical violation on the login page, a grid node, the case inbox, a case, the report form (on a
-phone too), the users page, the audit log and the notifications — each seen by a user who works
-there, with data on it. Each page's screenshot is kept in ``test-artifacts/<test>/``."""
+critical violation on the login page, a grid node, the case inbox, a case, the report form (the
+last three on a phone too), the users page, the audit log and the notifications — each seen by a
+user who works there, with data on it and folded forms unfolded. Each page's screenshot is kept in ``test-artifacts/<test>/``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def test_core_pages_have_no_serious_accessibility_violations(
         (county, False, "/cases/new", "report-form"),
         (case_net.users["worker"].username, True, "/cases/new", "report-form-phone"),
         (case_net.users["worker"].username, True, f"/cases/{case.id}", "case-detail-phone"),
+        (case_net.users["worker"].username, True, "/cases/?tab=all", "case-inbox-phone"),
         (county, False, "/notifications", "notifications"),
         (admin.username, False, "/admin/users", "admin-users"),
         (auditor.username, False, "/audit/", "audit-log"),
