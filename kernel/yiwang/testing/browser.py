@@ -140,7 +140,7 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
             device_scale_factor=2 if phone else 1, locale="zh-CN", timezone_id="Asia/Shanghai",
             bypass_csp=bypass_csp,
         )  # fmt: skip
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(20_000)  # a loaded machine (CI, two workers) is slow
         contexts.append(context)
         page = context.new_page()
         page.problems = []
