@@ -84,8 +84,13 @@ def serve(app: Any) -> LiveServer:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    # No websockets (none are served; its implementation warns on import), quiet logs.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, ws="none", lifespan="on")
+    class Config(uvicorn.Config):
+        def configure_logging(self) -> None:
+            """Leave the process's logging alone: uvicorn's own setup would silence and detach
+            its loggers for every later test of the worker."""
+
+    # No websockets (none are served; its implementation warns on import), no access log.
+    config = Config(app, access_log=False, ws="none", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name=f"live-server-{port}")  # fmt: skip
