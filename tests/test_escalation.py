@@ -42,12 +42,10 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import not_, select, update
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from yiwang import audit
-from yiwang.auth import passwords
 from yiwang.auth.models import AuthSession, User
 from yiwang.grid.models import Node, Organisation, utcnow
 from yiwang.grid.tree import within
@@ -55,6 +53,7 @@ from yiwang.plugins.models import PluginActivation
 from yiwang.rbac.guard import permission_of
 from yiwang.rbac.models import Assignment, PolicyLine, Role
 from yiwang.rbac.sync import declared_roles
+from yiwang.testing.routes import PARAM, all_routes, fill
 from yiwang.testing.users import PASSWORD
 
 MARKER = "WAIYU"
@@ -652,29 +651,12 @@ def pref_state(s: Any, w: World) -> list[Any]:
 
 # --- routes --------------------------------------------------------------------------------------
 
-PARAM = re.compile(r"{(\w+)(?::\w+)?}")
-
-
-def all_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Route]]:
-    """Every Route, through Mounts (plugin gates expose their routes); static files have none."""
-    for route in routes:
-        if isinstance(route, Mount):
-            yield from all_routes(
-                list(getattr(route.app, "routes", None) or []), prefix + route.path
-            )
-        elif isinstance(route, Route):
-            yield prefix + route.path, route
-
 
 def unknown_params(routes: list[tuple[str, Route]]) -> list[tuple[str, str]]:
     """(route, parameter) for every path parameter the matrix has no foreign values for."""
     return sorted(
         {(path, p) for path, _ in routes for p in PARAM.findall(path) if p not in PATH_PARAMS}
     )
-
-
-def fill(template: str, values: dict[str, Any]) -> str:
-    return PARAM.sub(lambda m: str(values[m.group(1)]), template)
 
 
 @dataclass(frozen=True)
@@ -818,15 +800,6 @@ async def one(client: httpx.AsyncClient, token: str, role: str, a: Attempt,
     found += [c for c, rx in codes if c not in a.carried and rx.search(text)]
     if found:
         tally.failures.append(f"泄露辖区外数据 {found}: {what}")
-
-
-@pytest.fixture
-def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The matrix is about authorisation, not password cost: cheap argon2 parameters for its
-    ~30 accounts and for the routes that check a password."""
-    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    monkeypatch.setattr(passwords, "_HASHER", cheap)
-    monkeypatch.setattr(passwords, "DUMMY_HASH", cheap.hash("no-such-user"))
 
 
 @pytest.mark.sqlite_only

@@ -74,7 +74,9 @@ def todo_filter(kernel: Kernel, grants: Sequence[Grant], user_id: int) -> Column
         for a in wf.actions:
             if not a.primary or a.reporter_only:
                 continue
-            states = {s.name for s in wf.states if a.starts_from(s.name, term)}
+            # A finished case waits for no one: 评价 and 重开 are offered on its page, but
+            # every closed case would otherwise sit in 待办 of all who may rate or reopen.
+            states = {s.name for s in wf.states if a.starts_from(s.name, term)} - set(term)
             by_permission.setdefault(a.permission, set()).update(states)
     conds: list[ColumnElement[bool]] = []
     for perm, states in sorted(by_permission.items()):

@@ -52,7 +52,8 @@ class Net:
 
     def report(self, who: str = "worker", *, now: datetime = T0, **kw: Any) -> Case:
         values: dict[str, Any] = {
-            "case_type": "public_facility", "title": "井盖缺失", "node_id": self.nodes[GRID].id,
+            "case_type": "public_facility", "title": "井盖缺失",
+            "node_id": kw["node_id"] if "node_id" in kw else self.nodes[GRID].id,
             "channel": "phone", "description": "人民路口井盖缺失，有安全隐患",
         } | kw  # fmt: skip
         with self.kernel.db.write() as s:

@@ -15,6 +15,11 @@ Fixtures
 ``users``           ``users.make(role, node)`` / ``users.login(client, username)``.
 ``login``           ``login(role=..., node=...)``: a new user of that role, logged in on ``client``.
 
+``cheap_passwords`` cheap argon2 parameters for the accounts made and the passwords checked in
+                    the test: for tests about something else that log many people in.
+``live_server``, ``browser``, ``new_page``, ``shots``: browser tests (``yiwang.testing.browser``;
+                    mark them ``@pytest.mark.browser``: they run on SQLite only).
+
 Every test also runs under ``no_personal_data_in_logs``: a raw citizen ID or mobile number in
 any log record fails it.
 
@@ -31,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from yiwang.testing.browser import browser, live_server, new_page, shots  # noqa: F401
 from yiwang.testing.database import TestDatabases, clean
 from yiwang.testing.logcheck import no_personal_data_in_logs  # noqa: F401  (autouse everywhere)
 
@@ -51,13 +57,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "with_plugins(*plugins): enable plugins (names or PluginSpec) for the test"
     )
     config.addinivalue_line("markers", "sqlite_only(reason): the test concerns SQLite alone")
+    config.addinivalue_line(
+        "markers", "browser: drives Chromium through Playwright (SQLite only; -m 'not browser' skips)"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "yiwang_backend" in metafunc.fixturenames:
         wanted = [b.strip() for b in metafunc.config.getoption("--yiwang-backends").split(",")]
         backends = [b for b in BACKENDS if b in wanted]
-        if metafunc.definition.get_closest_marker("sqlite_only"):
+        marks = metafunc.definition.get_closest_marker
+        # A browser sees the same pages on either backend; the HTTP-level tests cover both.
+        if marks("sqlite_only") or marks("browser"):
             backends = [b for b in backends if b == "sqlite"]
         metafunc.parametrize("yiwang_backend", backends, scope="session")
 
@@ -173,3 +184,19 @@ def case_net(kernel: Any, grid: Any, users: Any) -> Any:
     from yiwang.testing.cases import build_net
 
     return build_net(kernel, grid, users)
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters for this test: accounts made after it (request it first) get cheap
+    hashes, and logins and password checks verify them quickly. Argon2 is slow on purpose; a
+    test about authorisation or pages need not pay it for every login."""
+    from argon2 import PasswordHasher
+
+    from yiwang.auth import passwords
+    from yiwang.testing import users as users_module
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    monkeypatch.setattr(passwords, "_HASHER", cheap)
+    monkeypatch.setattr(passwords, "DUMMY_HASH", cheap.hash("no-such-user"))
+    monkeypatch.setattr(users_module, "_HASHES", {})
