@@ -5,7 +5,7 @@ county's 调度员 finds it in 待办, accepts it and dispatches it to the commu
 station signs for it and reports back with a photo of the repair; the county's 综治中心 verifies
 and closes it. The timeline shows every step, the inbox badges move with the case, the browser
 reports no console error (a refused inline script would be one), the phone pages fit the
-screen, and every step leaves a screenshot in ``test-artifacts/<test>/``.
+screen, the county's dashboard counts the report and the closing, and every step leaves a screenshot in ``test-artifacts/<test>/``.
 
 The page objects below are the only place that knows the pages' shapes: the report page
 (``REPORT_URL``, ``report``) and where the counts are read (``INBOX_URL``, ``todo_count``) are
@@ -30,6 +30,8 @@ pytestmark = pytest.mark.browser
 REPORT_URL = "/cases/new"
 #: Where a user sees how much waits for them.
 INBOX_URL = "/cases/"
+#: Where the county's numbers are.
+DASHBOARD_URL = "/dashboard"
 TITLE = "人民路口井盖缺失"
 
 
@@ -81,13 +83,26 @@ def act(page: Any, base: str, case_id: int, action: str, *, opinion: str = "", t
     assert page.url.endswith(f"/cases/{case_id}"), page.url
 
 
+def dashboard_count(page: Any, base: str, label: str, period: str = "today") -> int:
+    """A number on the dashboard (工作台) card of ``period``, e.g. today's 结案."""
+    page.goto(base + DASHBOARD_URL)
+    row = page.locator(f"#dash-{period} dl > div").filter(has=page.locator("dt", has_text=re.compile(f"^{label}$")))
+    return int(row.locator("a.dash-num").inner_text())
+
+
 def state_of(page: Any) -> str:
     return str(page.locator("h1 .tag.state").inner_text())
 
 
 def fits_the_screen(page: Any) -> bool:
     """Nothing sticks out sideways (on a phone a wide row shifts every tap)."""
-    return bool(page.evaluate("document.documentElement.scrollWidth <= screen.width"))
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > screen.width + 1)
+        .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    fits = bool(page.evaluate("document.documentElement.scrollWidth <= screen.width"))
+    if not fits:
+        print("wider than the screen:", wide)
+    return fits
 
 
 def timeline(page: Any) -> list[str]:
@@ -111,6 +126,7 @@ def test_a_case_goes_round_the_loop_in_a_browser(
         log_in(page, base, people[who])
     assert todo_count(pages["dispatcher"], base) == 0
     assert todo_count(pages["station"], base) == 0
+    reported, closed = (dashboard_count(pages["county"], base, label) for label in ("上报", "结案"))
 
     # 1. The grid worker reports from the phone, with a photo.
     worker = pages["worker"]
@@ -158,6 +174,10 @@ def test_a_case_goes_round_the_loop_in_a_browser(
     assert state_of(county) == "已结案"
     shots(county, "07-closed")
     assert todo_count(county, base) == 0
+    # The county's dashboard counted the report and the closing, today.
+    assert dashboard_count(county, base, "上报") == reported + 1
+    assert dashboard_count(county, base, "结案") == closed + 1
+    shots(county, "07b-dashboard")
 
     # The reporter sees the whole story on the phone.
     worker.goto(f"{base}/cases/{case_id}")
