@@ -446,14 +446,16 @@ def _act(request: Request, values: dict[str, Any], uploads: list[Upload]) -> Res
         files=engine.prepare_uploads(kernel, uploads),
     )  # fmt: skip
     with kernel.db.write() as s:
-        _visible(kernel, s, doer, case_id)
+        case = _visible(kernel, s, doer, case_id)
         step_id = engine.act(
             kernel, s, doer, case_id, str(request.path_params["action"]), given, version=version
         ).id
-    with kernel.db.read() as s:  # built after commit: the write unit stays short
-        case = s.get(Case, case_id)
+    # Built after commit (the write unit stays short), from the case as the unit left it: the
+    # engine keeps the loaded row in step with what it wrote, so it need not be read again.
+    with kernel.db.read() as s:
+        case = s.merge(case, load=False)
         step = s.get(CaseStep, step_id)
-        assert case is not None and step is not None
+        assert step is not None
         body = {"case": case_json(kernel, s, case, doer, full=True), "step": step_json(s, step)}
     return JSONResponse(body)
 

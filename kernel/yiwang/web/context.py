@@ -42,7 +42,9 @@ def current_node(conn: HTTPConnection) -> NodeRow | None:
     who = conn.scope.get("yiwang.principal")
     code = conn.query_params.get("node", "").strip()
     node: NodeRow | None = None
-    if who is not None and (code or who.current is not None):
+    if who is not None and not code and who.current is not None and who.current.node_id in who.nodes:
+        node = who.nodes[who.current.node_id]  # read with the principal's grants
+    elif who is not None and (code or who.current is not None):
         with kernel.db.read() as s:
             db = s.connection()
             row = (
