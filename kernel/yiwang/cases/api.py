@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -71,12 +71,15 @@ def action_json(a: Action) -> dict[str, Any]:
     }  # fmt: skip
 
 
+_CASE_NODE = select(NODE.c.id, NODE.c.code, NODE.c.name).where(NODE.c.id == bindparam("id"))
+
+
 def case_json(
     kernel: Any, s: Session, case: Case, doer: Doer | None = None, *, full: bool = False
 ) -> dict[str, Any]:
     wf = engine.workflow_of(kernel, s, case)
     ct = kernel.cases.types.get(case.case_type)
-    node = s.execute(select(NODE.c.id, NODE.c.code, NODE.c.name).where(NODE.c.id == case.node_id)).first()
+    node = s.execute(_CASE_NODE, {"id": case.node_id}).first()
     holder = orgs(s, [case.org_id]).get(case.org_id) if case.org_id else None
     out: dict[str, Any] = {
         "id": case.id, "serial": case.serial, "case_type": case.case_type,

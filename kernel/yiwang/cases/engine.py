@@ -476,9 +476,7 @@ def act(
     if wf.state(new_state).terminal:
         changes |= _clock_values(kernel, ct, "", 0, case.node_path, now)
     changes["version"] = case.version + 1
-    result = session.execute(
-        update(CASE).where(CASE.c.id == case.id, CASE.c.version == case.version).values(**changes)
-    )
+    result = session.execute(_CAS, {**changes, "cas_id": case.id, "cas_version": case.version})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(CONFLICT_MESSAGE)
     last_seq, entered = _last_step(session, case)
@@ -709,6 +707,8 @@ _LAST_STEP = (
     .order_by(STEP.c.seq.desc()).limit(1)
 )  # fmt: skip
 _INSERT_STEP = insert(STEP).returning(STEP.c.id)
+#: The compare-and-set of a transition; the SET clause is the changed columns given with it.
+_CAS = update(CASE).where(CASE.c.id == bindparam("cas_id"), CASE.c.version == bindparam("cas_version"))
 
 
 def _last_step(session: Session, case: Case) -> tuple[int, datetime]:

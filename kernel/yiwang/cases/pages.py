@@ -66,6 +66,7 @@ from yiwang.grid.tree import ancestor_ids, within
 from yiwang.privacy.masking import mask, mask_text
 from yiwang.rbac.guard import require, requires
 from yiwang.web.context import actor, current_node, kernel_of, principal
+from yiwang.web.templating import route_path
 
 USER = User.__table__  # type: ignore[attr-defined]
 
@@ -194,7 +195,10 @@ def inbox(request: Request) -> Response:
         page = queries.listing(
             kernel, s, who.grants, who.user_id, search.tab, search.filters, search.page
         )
-        counts = queries.counts(kernel, s, who.grants, who.user_id)
+        unfiltered = not any(search.filters.key())  # then the page's total is its tab's count
+        counts = queries.counts(
+            kernel, s, who.grants, who.user_id, known={search.tab: page.total} if unfiltered else None
+        )
         holders = orgs(s, sorted({r.org_id for r in page.rows if r.org_id}))
     types = kernel.cases.types
     rows = [
@@ -217,6 +221,8 @@ def inbox(request: Request) -> Response:
 def _url_with(request: Request, search: forms.Search) -> Callable[..., str]:
     """This inbox's URL with some parameters changed (filters kept, empty ones dropped)."""
 
+    base = route_path(request.app, "cases:inbox")
+
     def url(**changes: Any) -> str:
         params = {"tab": search.tab, **search.values, "page": str(search.page), **changes}
         kept = {
@@ -224,7 +230,7 @@ def _url_with(request: Request, search: forms.Search) -> Callable[..., str]:
             for k, v in params.items()
             if v not in ("", None) and not (k == "page" and str(v) == "1")
         }
-        return str(request.url_for("cases:inbox").path) + ("?" + urlencode(kept) if kept else "")
+        return base + ("?" + urlencode(kept) if kept else "")
 
     return url
 

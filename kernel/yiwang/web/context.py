@@ -28,6 +28,17 @@ def kernel_of(conn: HTTPConnection) -> Kernel:
     return conn.app.state.kernel  # type: ignore[no-any-return]
 
 
+def node_resolved(conn: HTTPConnection) -> bool:
+    """Can ``current_node`` answer without a query (no ``?node=``, the principal carries its
+    jurisdiction's row, or it was resolved already)? Then async code may call it directly."""
+    if "yiwang.node" in conn.scope:
+        return True
+    who = conn.scope.get("yiwang.principal")
+    if who is None:
+        return True
+    return not conn.query_params.get("node") and (who.current is None or who.current.node_id in who.nodes)
+
+
 def current_node(conn: HTTPConnection) -> NodeRow | None:
     """The node a request concerns.
 
