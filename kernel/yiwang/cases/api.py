@@ -24,7 +24,7 @@ from starlette.routing import Route
 from yiwang.cases import engine, queries
 from yiwang.cases.engine import CASE, NODE, STEP, ActionInput, Doer, NewCase, Upload
 from yiwang.cases.models import CARDS, CHANNELS, SCALE, URGENCY, Case, CaseStep
-from yiwang.cases.routing import orgs
+from yiwang.cases.routing import OrgRow, orgs
 from yiwang.cases.workflow import Action, FormField
 from yiwang.errors import Forbidden, NotFound, ValidationError
 from yiwang.grid.levels import Level
@@ -75,12 +75,16 @@ _CASE_NODE = select(NODE.c.id, NODE.c.code, NODE.c.name).where(NODE.c.id == bind
 
 
 def case_json(
-    kernel: Any, s: Session, case: Case, doer: Doer | None = None, *, full: bool = False
+    kernel: Any, s: Session, case: Case, doer: Doer | None = None, *, full: bool = False,
+    names: dict[int, OrgRow] | None = None,
 ) -> dict[str, Any]:
+    """``names``: organisation rows already read (holding the case's ``org_id``)."""
     wf = engine.workflow_of(kernel, s, case)
     ct = kernel.cases.types.get(case.case_type)
     node = s.execute(_CASE_NODE, {"id": case.node_id}).first()
-    holder = orgs(s, [case.org_id]).get(case.org_id) if case.org_id else None
+    if case.org_id and (names is None or case.org_id not in names):
+        names = orgs(s, [case.org_id])
+    holder = names.get(case.org_id) if case.org_id and names else None
     out: dict[str, Any] = {
         "id": case.id, "serial": case.serial, "case_type": case.case_type,
         "case_type_title": ct.title if ct else case.case_type, "title": case.title,
@@ -118,8 +122,11 @@ def files_json(s: Session, case: Case) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def step_json(s: Session, step: CaseStep) -> dict[str, Any]:
-    names = orgs(s, [i for i in (step.from_org_id, step.to_org_id) if i])
+def step_json(s: Session, step: CaseStep, names: dict[int, OrgRow] | None = None) -> dict[str, Any]:
+    """``names``: organisation rows already read (holding the step's from and to units)."""
+    wanted = [i for i in (step.from_org_id, step.to_org_id) if i]
+    if names is None or any(i not in names for i in wanted):
+        names = orgs(s, wanted)
     return {
         "seq": step.seq, "action": step.action, "title": step.title,
         "from_state": step.from_state, "to_state": step.to_state,
@@ -459,7 +466,9 @@ def _act(request: Request, values: dict[str, Any], uploads: list[Upload]) -> Res
         case = s.merge(case, load=False)
         step = s.get(CaseStep, step_id)
         assert step is not None
-        body = {"case": case_json(kernel, s, case, doer, full=True), "step": step_json(s, step)}
+        names = orgs(s, [i for i in {case.org_id, step.from_org_id, step.to_org_id} if i])
+        body = {"case": case_json(kernel, s, case, doer, full=True, names=names),
+                "step": step_json(s, step, names)}  # fmt: skip
     return JSONResponse(body)
 
 

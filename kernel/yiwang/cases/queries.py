@@ -78,17 +78,20 @@ def todo_states(kernel: Kernel) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 def todo_filter(kernel: Kernel, grants: Sequence[Grant], user_id: int) -> ColumnElement[bool]:
-    """Cases waiting for this user: a main action they may take where the case is held."""
-    conds: list[ColumnElement[bool]] = []
+    """Cases waiting for this user: a main action they may take where the case is held.
+
+    Permissions reaching the same subtrees share one branch (their states together): a station
+    holding every case permission gets one ``state IN (…)`` instead of one per permission, which
+    SQLite answers with one index probe per state instead of one per (permission, state)."""
+    by_reach: dict[tuple[str, ...], set[str]] = {}
     for perm, states in todo_states(kernel):
-        paths = kernel.authz.scope_paths(grants, perm)
+        paths = tuple(kernel.authz.scope_paths(grants, perm))
         if paths:
-            conds.append(
-                and_(
-                    CASE.c.state.in_(states),
-                    or_(*(within(CASE.c.org_path, p) for p in paths)),
-                )
-            )
+            by_reach.setdefault(paths, set()).update(states)
+    conds: list[ColumnElement[bool]] = [
+        and_(CASE.c.state.in_(sorted(states)), or_(*(within(CASE.c.org_path, p) for p in paths)))
+        for paths, states in sorted(by_reach.items())
+    ]
     mine = and_(CASE.c.assignee_id == user_id, CASE.c.state.in_(("dispatched", "handling")))
     reported = and_(CASE.c.reporter_id == user_id, CASE.c.state == "reported")
     return or_(mine, reported, *conds)
