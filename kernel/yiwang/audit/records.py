@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
@@ -169,12 +169,21 @@ def record_now(db: Database, action: str, **kwargs: Any) -> None:
 # --- appending at commit ---------------------------------------------------------------------------
 
 
+# Built once: every audited write unit runs them at commit.
+_HEAD = select(HEAD.c.last_id, HEAD.c.last_hash).where(HEAD.c.id == 1).with_for_update()
+_INSERT_EVENTS = insert(EVENT)
+_MOVE_HEAD = (
+    update(HEAD).where(HEAD.c.id == 1)
+    .values(last_id=bindparam("new_last_id"), last_hash=bindparam("new_last_hash"))
+)  # fmt: skip
+
+
 def lock_head(session: Session) -> tuple[int, str]:
     """Lock the chain head for this transaction and return ``(last_id, last_hash)``.
 
     A missing head row (fresh database) is created from the last record, else the genesis.
     """
-    stmt = select(HEAD.c.last_id, HEAD.c.last_hash).where(HEAD.c.id == 1).with_for_update()
+    stmt = _HEAD
     row = session.execute(stmt).first()
     if row is None:
         last = session.execute(
@@ -201,8 +210,8 @@ def append(session: Session, pending: list[dict[str, Any]]) -> None:
         row = {**values, "id": last_id, "prev_hash": prev}
         row["hash"] = prev = chain_hash(prev, row)
         rows.append(row)
-    session.execute(insert(EVENT), rows)
-    session.execute(update(HEAD).where(HEAD.c.id == 1).values(last_id=last_id, last_hash=prev))
+    session.execute(_INSERT_EVENTS, rows)
+    session.execute(_MOVE_HEAD, {"new_last_id": last_id, "new_last_hash": prev})
 
 
 def _before_commit(session: Session) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from yiwang.grid.tree import NodeRow
 from yiwang.rbac.authz import Grant
 
 
@@ -20,6 +22,9 @@ class Principal:
     display_name: str
     grants: tuple[Grant, ...]
     current: Grant | None
+    #: The row of each granted node, read with the grants (so the request's default node needs
+    #: no query of its own); may be empty.
+    nodes: Mapping[int, NodeRow] = field(default_factory=dict, compare=False, hash=False)
     #: How the request authenticated: "session" (cookie) or "token" (phone API).
     via: str = "session"
     session_id: str = ""

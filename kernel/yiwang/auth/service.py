@@ -11,9 +11,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
 from yiwang.auth import passwords
@@ -21,7 +20,9 @@ from yiwang.auth.models import ApiToken, AuthSession, LoginAttempt, User
 from yiwang.auth.principal import Principal
 from yiwang.db import Database
 from yiwang.errors import ValidationError, YiwangError
-from yiwang.grid.models import Node, utcnow
+from yiwang.grid.models import utcnow
+from yiwang.grid.tree import ROW_COLUMNS, NodeRow
+from yiwang.grid.tree import T as NODE_T
 from yiwang.rbac.authz import Grant
 from yiwang.rbac.models import Assignment
 from yiwang.settings import AuthSettings
@@ -255,30 +256,55 @@ def end_session(db: Database, token: str) -> None:
         s.execute(delete(AuthSession).where(AuthSession.id == token_hash(token)))  # type: ignore[arg-type]
 
 
+# Built once: every request resolves its principal, and building a select() costs more than
+# running it (see docs/performance.md, "Request path").
+_A = Assignment.__table__  # type: ignore[attr-defined]
+_GRANTS = (
+    select(_A.c.id, _A.c.role, *ROW_COLUMNS)
+    .join(NODE_T, NODE_T.c.id == _A.c.node_id)
+    .where(_A.c.user_id == bindparam("user_id"))
+    .order_by(NODE_T.c.path, _A.c.role)
+)
+
+
+def grants_and_nodes(session: Session, user_id: int) -> tuple[tuple[Grant, ...], dict[int, NodeRow]]:
+    """The user's grants, and the row of each granted node (a request's default node is one)."""
+    grants: list[Grant] = []
+    nodes: dict[int, NodeRow] = {}
+    for aid, role, *node in session.execute(_GRANTS, {"user_id": user_id}):
+        row = NodeRow(*node)
+        grants.append(Grant(aid, role, row.id, row.path, row.code, row.name, row.level))
+        nodes[row.id] = row
+    return tuple(grants), nodes
+
+
 def grants_of(session: Session, user_id: int) -> tuple[Grant, ...]:
-    rows = session.execute(
-        select(
-            Assignment.id, Assignment.role, Node.id, Node.path, Node.code, Node.name, Node.level  # type: ignore[call-overload]
-        )
-        .join(Node, Node.id == Assignment.node_id)
-        .where(Assignment.user_id == user_id)
-        .order_by(Node.path, Assignment.role)
-    ).all()
-    return tuple(Grant(*r) for r in rows)
+    return grants_and_nodes(session, user_id)[0]
 
 
 #: Sessions are touched at most this often, so reads do not become writes.
 TOUCH_EVERY = timedelta(seconds=60)
 
 
-def _principal_user(s: Session, user_id: int) -> Any:
-    """The user columns a principal needs, read without loading the User: a whole User would
-    decrypt its sensitive fields (TOTP secret, mobile) on every request."""
-    U = User.__table__  # type: ignore[attr-defined]
-    return s.execute(
-        select(U.c.id, U.c.username, U.c.display_name, U.c.active, U.c.must_change_password,
-               U.c.password_changed_at, U.c.totp_enabled).where(U.c.id == user_id)
-    ).first()  # fmt: skip
+# The user columns a principal needs, read with the session or token row in one statement and
+# without loading the User: a whole User would decrypt its sensitive fields (TOTP secret,
+# mobile) on every request.
+_U = User.__table__  # type: ignore[attr-defined]
+_USER_COLUMNS = (_U.c.username, _U.c.display_name, _U.c.active, _U.c.must_change_password,
+                 _U.c.password_changed_at, _U.c.totp_enabled)  # fmt: skip
+_S = AuthSession.__table__  # type: ignore[attr-defined]
+_SESSION_ROW = (
+    select(_S.c.user_id, _S.c.last_seen_at, _S.c.expires_at, _S.c.csrf_token, _S.c.assignment_id,
+           _S.c.second_factor_pending, *_USER_COLUMNS)  # fmt: skip
+    .outerjoin(_U, _U.c.id == _S.c.user_id)
+    .where(_S.c.id == bindparam("sid"))
+)
+_T = ApiToken.__table__  # type: ignore[attr-defined]
+_TOKEN_ROW = (
+    select(_T.c.user_id, _T.c.kind, _T.c.expires_at, _T.c.revoked_at, *_USER_COLUMNS)
+    .outerjoin(_U, _U.c.id == _T.c.user_id)
+    .where(_T.c.id == bindparam("tid"))
+)
 
 
 def principal_for_session(
@@ -290,11 +316,11 @@ def principal_for_session(
     now = utcnow()
     sid = token_hash(token)
     with db.read() as s:
-        row = s.get(AuthSession, sid)
+        row = s.execute(_SESSION_ROW, {"sid": sid}).first()
         if row is None:
             return None
-        user = _principal_user(s, row.user_id)
-        grants = grants_of(s, row.user_id) if user else ()
+        user = row if row.username is not None else None
+        grants, nodes = grants_and_nodes(s, row.user_id) if user else ((), {})
     idle = now - (_aware(row.last_seen_at) or now) > timedelta(minutes=policy.session_idle_minutes)
     if user is None or not user.active or idle or (_aware(row.expires_at) or now) <= now:
         with db.write() as s:
@@ -305,11 +331,12 @@ def principal_for_session(
             s.execute(update(AuthSession).where(AuthSession.id == sid).values(last_seen_at=now))  # type: ignore[arg-type]
     current = next((g for g in grants if g.assignment_id == row.assignment_id), grants[0] if grants else None)
     return Principal(
-        user_id=int(user.id),
+        user_id=int(row.user_id),
         username=user.username,
         display_name=user.display_name,
         grants=grants,
         current=current,
+        nodes=nodes,
         via="session",
         session_id=sid,
         csrf_token=row.csrf_token,
@@ -399,16 +426,15 @@ def revoke_token(db: Database, token: str) -> None:
 def principal_for_token(db: Database, token: str) -> Principal | None:
     now = utcnow()
     with db.read() as s:
-        row = s.get(ApiToken, token_hash(token))
+        row = s.execute(_TOKEN_ROW, {"tid": token_hash(token)}).first()
         if row is None or row.kind != "access" or row.revoked_at is not None:
             return None
         if (_aware(row.expires_at) or now) <= now:
             return None
-        user = _principal_user(s, row.user_id)
-        if user is None or not user.active:
+        if row.username is None or not row.active:
             return None
-        grants = grants_of(s, row.user_id)
+        grants, nodes = grants_and_nodes(s, row.user_id)
     return Principal(
-        user_id=int(user.id), username=user.username, display_name=user.display_name,
-        grants=grants, current=grants[0] if grants else None, via="token",
+        user_id=int(row.user_id), username=row.username, display_name=row.display_name,
+        grants=grants, current=grants[0] if grants else None, nodes=nodes, via="token",
     )  # fmt: skip

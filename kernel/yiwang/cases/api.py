@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -24,7 +24,7 @@ from starlette.routing import Route
 from yiwang.cases import engine, queries
 from yiwang.cases.engine import CASE, NODE, STEP, ActionInput, Doer, NewCase, Upload
 from yiwang.cases.models import CARDS, CHANNELS, SCALE, URGENCY, Case, CaseStep
-from yiwang.cases.routing import orgs
+from yiwang.cases.routing import OrgRow, orgs
 from yiwang.cases.workflow import Action, FormField
 from yiwang.errors import Forbidden, NotFound, ValidationError
 from yiwang.grid.levels import Level
@@ -71,13 +71,20 @@ def action_json(a: Action) -> dict[str, Any]:
     }  # fmt: skip
 
 
+_CASE_NODE = select(NODE.c.id, NODE.c.code, NODE.c.name).where(NODE.c.id == bindparam("id"))
+
+
 def case_json(
-    kernel: Any, s: Session, case: Case, doer: Doer | None = None, *, full: bool = False
+    kernel: Any, s: Session, case: Case, doer: Doer | None = None, *, full: bool = False,
+    names: dict[int, OrgRow] | None = None,
 ) -> dict[str, Any]:
+    """``names``: organisation rows already read (holding the case's ``org_id``)."""
     wf = engine.workflow_of(kernel, s, case)
     ct = kernel.cases.types.get(case.case_type)
-    node = s.execute(select(NODE.c.id, NODE.c.code, NODE.c.name).where(NODE.c.id == case.node_id)).first()
-    holder = orgs(s, [case.org_id]).get(case.org_id) if case.org_id else None
+    node = s.execute(_CASE_NODE, {"id": case.node_id}).first()
+    if case.org_id and (names is None or case.org_id not in names):
+        names = orgs(s, [case.org_id])
+    holder = names.get(case.org_id) if case.org_id and names else None
     out: dict[str, Any] = {
         "id": case.id, "serial": case.serial, "case_type": case.case_type,
         "case_type_title": ct.title if ct else case.case_type, "title": case.title,
@@ -115,8 +122,11 @@ def files_json(s: Session, case: Case) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def step_json(s: Session, step: CaseStep) -> dict[str, Any]:
-    names = orgs(s, [i for i in (step.from_org_id, step.to_org_id) if i])
+def step_json(s: Session, step: CaseStep, names: dict[int, OrgRow] | None = None) -> dict[str, Any]:
+    """``names``: organisation rows already read (holding the step's from and to units)."""
+    wanted = [i for i in (step.from_org_id, step.to_org_id) if i]
+    if names is None or any(i not in names for i in wanted):
+        names = orgs(s, wanted)
     return {
         "seq": step.seq, "action": step.action, "title": step.title,
         "from_state": step.from_state, "to_state": step.to_state,
@@ -446,15 +456,19 @@ def _act(request: Request, values: dict[str, Any], uploads: list[Upload]) -> Res
         files=engine.prepare_uploads(kernel, uploads),
     )  # fmt: skip
     with kernel.db.write() as s:
-        _visible(kernel, s, doer, case_id)
+        case = _visible(kernel, s, doer, case_id)
         step_id = engine.act(
             kernel, s, doer, case_id, str(request.path_params["action"]), given, version=version
         ).id
-    with kernel.db.read() as s:  # built after commit: the write unit stays short
-        case = s.get(Case, case_id)
+    # Built after commit (the write unit stays short), from the case as the unit left it: the
+    # engine keeps the loaded row in step with what it wrote, so it need not be read again.
+    with kernel.db.read() as s:
+        case = s.merge(case, load=False)
         step = s.get(CaseStep, step_id)
-        assert case is not None and step is not None
-        body = {"case": case_json(kernel, s, case, doer, full=True), "step": step_json(s, step)}
+        assert step is not None
+        names = orgs(s, [i for i in {case.org_id, step.from_org_id, step.to_org_id} if i])
+        body = {"case": case_json(kernel, s, case, doer, full=True, names=names),
+                "step": step_json(s, step, names)}  # fmt: skip
     return JSONResponse(body)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
@@ -479,9 +479,7 @@ def act(
         changes |= _clock_values(kernel, ct, "", 0, case.node_path, now)
     changes["version"] = case.version + 1
     before = tallies.Snapshot.of(case)
-    result = session.execute(
-        update(CASE).where(CASE.c.id == case.id, CASE.c.version == case.version).values(**changes)
-    )
+    result = session.execute(_CAS, {**changes, "cas_id": case.id, "cas_version": case.version})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(CONFLICT_MESSAGE)
     last_seq, entered = _last_step(session, case)
@@ -707,12 +705,19 @@ def _guards(
     return reasons
 
 
+# Statements on every transition, built once (building a select() costs more than running it).
+_LAST_STEP = (
+    select(STEP.c.seq, STEP.c.finished_at).where(STEP.c.case_id == bindparam("case_id"))
+    .order_by(STEP.c.seq.desc()).limit(1)
+)  # fmt: skip
+_INSERT_STEP = insert(STEP).returning(STEP.c.id)
+#: The compare-and-set of a transition; the SET clause is the changed columns given with it.
+_CAS = update(CASE).where(CASE.c.id == bindparam("cas_id"), CASE.c.version == bindparam("cas_version"))
+
+
 def _last_step(session: Session, case: Case) -> tuple[int, datetime]:
     """The last step's number and when it finished (= when the case entered its state)."""
-    last = session.execute(
-        select(STEP.c.seq, STEP.c.finished_at).where(STEP.c.case_id == case.id)
-        .order_by(STEP.c.seq.desc()).limit(1)
-    ).first()  # fmt: skip
+    last = session.execute(_LAST_STEP, {"case_id": case.id}).first()
     if last is None:
         return 0, aware(case.created_at) or utcnow()
     return int(last.seq), aware(last.finished_at) or utcnow()
@@ -748,7 +753,7 @@ def _step(
         "entered_at": entered, "finished_at": now,
     }  # fmt: skip
     # Core, not the ORM: a step is written once and never loaded back in this unit of work.
-    step_id = session.execute(insert(STEP).values(**values).returning(STEP.c.id)).scalar_one()
+    step_id = session.execute(_INSERT_STEP, values).scalar_one()
     return StepRef(int(step_id), seq, action)
 
 

@@ -41,6 +41,7 @@ from yiwang.privacy.masking import mask, mask_text
 from yiwang.rbac.guard import requires
 from yiwang.web import prefs
 from yiwang.web.context import actor, kernel_of, principal
+from yiwang.web.templating import route_path
 
 #: The page name saved filters are kept under, and the preference key of the columns.
 PAGE = "cases.inbox"
@@ -187,7 +188,7 @@ def clean_query(raw: str | Mapping[str, str]) -> str:
 
 
 def inbox_url(request: Request, query: str) -> str:
-    return str(request.url_for("cases:inbox").path) + ("?" + query if query else "")
+    return route_path(request.app, "cases:inbox") + ("?" + query if query else "")
 
 
 # --- the inbox page ------------------------------------------------------------------------------
@@ -232,7 +233,11 @@ def render_inbox(
         page = queries.listing(
             kernel, s, who.grants, who.user_id, search.tab, search.filters, search.page
         )
-        counts = queries.counts(kernel, s, who.grants, who.user_id)
+        # Unfiltered, the page's total is its tab's count: one count query fewer.
+        unfiltered = search.filters.key() == queries.Filters().key()
+        counts = queries.counts(
+            kernel, s, who.grants, who.user_id, known={search.tab: page.total} if unfiltered else None
+        )
         columns = chosen_columns(s, who.user_id)
         saved = prefs.saved_filters(s, who.user_id, PAGE)
         bulk_actions, bulk_targets = _bulk_offer(kernel, s, doer, [r.id for r in page.rows])
@@ -261,6 +266,8 @@ def render_inbox(
 def _url_with(request: Request, search: forms.Search) -> Any:
     """This inbox's URL with some parameters changed (filters kept, empty ones dropped)."""
 
+    base = route_path(request.app, "cases:inbox")
+
     def url(**changes: Any) -> str:
         params = {"tab": search.tab, **search.values, "page": str(search.page), **changes}
         kept = {
@@ -268,7 +275,7 @@ def _url_with(request: Request, search: forms.Search) -> Any:
             for k, v in params.items()
             if v not in ("", None) and not (k == "page" and str(v) == "1")
         }
-        return str(request.url_for("cases:inbox").path) + ("?" + urlencode(kept) if kept else "")
+        return base + ("?" + urlencode(kept) if kept else "")
 
     return url
 

@@ -9,12 +9,14 @@ assigned to them; "已办" the cases they have taken a step on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, false, func, or_, select
 
 from yiwang.cases.engine import CASE, COPY, STEP
 from yiwang.cases.models import SCALE, URGENCY
@@ -66,28 +68,41 @@ def view_scope(
     return or_(*conds)
 
 
+def todo_states(kernel: Kernel) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(permission, states where a main action needs it), over every workflow of the kernel —
+    collected once per kernel (workflows are declared at start)."""
+    found: tuple[tuple[str, tuple[str, ...]], ...] | None = getattr(kernel.cases, "_todo_states", None)
+    if found is None:
+        by_permission: dict[str, set[str]] = {}
+        for wf in kernel.cases.workflows.values():
+            term = wf.terminal
+            for a in wf.actions:
+                if not a.primary or a.reporter_only:
+                    continue
+                # A finished case waits for no one: 评价 and 重开 are offered on its page, but
+                # every closed case would otherwise sit in 待办 of all who may rate or reopen.
+                states = {s.name for s in wf.states if a.starts_from(s.name, term)} - set(term)
+                by_permission.setdefault(a.permission, set()).update(states)
+        found = tuple((perm, tuple(sorted(states))) for perm, states in sorted(by_permission.items()))
+        kernel.cases._todo_states = found  # type: ignore[attr-defined]
+    return found
+
+
 def todo_filter(kernel: Kernel, grants: Sequence[Grant], user_id: int) -> ColumnElement[bool]:
-    """Cases waiting for this user: a main action they may take where the case is held."""
-    by_permission: dict[str, set[str]] = {}
-    for wf in kernel.cases.workflows.values():
-        term = wf.terminal
-        for a in wf.actions:
-            if not a.primary or a.reporter_only:
-                continue
-            # A finished case waits for no one: 评价 and 重开 are offered on its page, but
-            # every closed case would otherwise sit in 待办 of all who may rate or reopen.
-            states = {s.name for s in wf.states if a.starts_from(s.name, term)} - set(term)
-            by_permission.setdefault(a.permission, set()).update(states)
-    conds: list[ColumnElement[bool]] = []
-    for perm, states in sorted(by_permission.items()):
-        paths = kernel.authz.scope_paths(grants, perm)
+    """Cases waiting for this user: a main action they may take where the case is held.
+
+    Permissions reaching the same subtrees share one branch (their states together): a station
+    holding every case permission gets one ``state IN (…)`` instead of one per permission, which
+    SQLite answers with one index probe per state instead of one per (permission, state)."""
+    by_reach: dict[tuple[str, ...], set[str]] = {}
+    for perm, states in todo_states(kernel):
+        paths = tuple(kernel.authz.scope_paths(grants, perm))
         if paths:
-            conds.append(
-                and_(
-                    CASE.c.state.in_(sorted(states)),
-                    or_(*(within(CASE.c.org_path, p) for p in paths)),
-                )
-            )
+            by_reach.setdefault(paths, set()).update(states)
+    conds: list[ColumnElement[bool]] = [
+        and_(CASE.c.state.in_(sorted(states)), or_(*(within(CASE.c.org_path, p) for p in paths)))
+        for paths, states in sorted(by_reach.items())
+    ]
     mine = and_(CASE.c.assignee_id == user_id, CASE.c.state.in_(("dispatched", "handling")))
     reported = and_(CASE.c.reporter_id == user_id, CASE.c.state == "reported")
     return or_(mine, reported, *conds)
@@ -136,6 +151,11 @@ class Filters:
         if self.until:
             out.append(when < self.until)
         return out
+
+    def key(self) -> tuple[Any, ...]:
+        """Everything ``where`` reads: the key of the statements built from it."""
+        return (self.q, self.case_type, self.state, self.exclude_states, self.urgency, self.card,
+                self.node, self.date_field, self.since, self.until)  # fmt: skip
 
 
 @dataclass
@@ -193,24 +213,76 @@ def listing(
     size: int = PAGE_SIZE,
 ) -> Page:
     """One page of the tab's cases matching ``filters``, newest change first."""
-    total = listing_count(kernel, session, grants, user_id, tab, filters)
+    shape = (_tab_key(kernel, grants, user_id, tab), filters.key())
+
+    def build() -> tuple[Any, Any]:
+        cond = and_(tab_filter(kernel, grants, user_id, tab), *filters.where())
+        page_rows = (
+            listing_select(kernel, grants, user_id, tab, filters)
+            .offset(bindparam("offset")).limit(bindparam("limit"))
+        )  # fmt: skip
+        return select(func.count()).select_from(CASE).where(cond), page_rows
+
+    count_stmt, page_stmt = _statements(("listing", shape), build)
+    total = int(session.execute(count_stmt).scalar_one())
     pages = max(1, math.ceil(total / size))
     page = min(max(1, page), pages)
-    stmt = listing_select(kernel, grants, user_id, tab, filters)
-    rows = session.execute(stmt.offset((page - 1) * size).limit(size)).all()
+    rows = session.execute(page_stmt, {"offset": (page - 1) * size, "limit": size}).all()
     return Page(list(rows), total, page, pages)
 
 
+_BADGES = ("todo", "overdue")
+
+
 def counts(
-    kernel: Kernel, session: Session, grants: Sequence[Grant], user_id: int
+    kernel: Kernel, session: Session, grants: Sequence[Grant], user_id: int,
+    *, known: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    """Rows per tab, for the tab badges (and the inbox badge: ``todo``)."""
-    return {
-        tab: int(session.execute(
-            select(func.count()).select_from(CASE).where(tab_filter(kernel, grants, user_id, tab))
-        ).scalar_one())
-        for tab in ("todo", "overdue")
-    }  # fmt: skip
+    """Rows per tab, for the tab badges (and the inbox badge: ``todo``). ``known``: counts the
+    caller has already (an unfiltered listing's total), not asked again."""
+    out = {tab: n for tab, n in (known or {}).items() if tab in _BADGES}
+    for tab in _BADGES:
+        if tab in out:
+            continue
+        stmt = _statements(
+            ("count", _tab_key(kernel, grants, user_id, tab)),
+            lambda tab=tab: select(func.count()).select_from(CASE).where(tab_filter(kernel, grants, user_id, tab)),  # type: ignore[misc]
+        )
+        out[tab] = int(session.execute(stmt).scalar_one())
+    return {tab: out[tab] for tab in _BADGES}
+
+
+# --- statements kept for reuse ---------------------------------------------------------------------
+# A list's condition is an OR over the user's subtrees and, for the to-do tab, one branch per
+# permission: building it and computing SQLAlchemy's cache key for it cost more than the query.
+# A statement depends only on the tab, the user, the subtree paths each permission reaches (which
+# follow the grants and the policy) and the filters, so those are its key and a change of grant
+# or policy makes a new key instead of needing an invalidation.
+
+_CACHE_SIZE = 512
+_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _tab_key(kernel: Kernel, grants: Sequence[Grant], user_id: int, tab: str) -> tuple[Any, ...]:
+    view = tuple(kernel.authz.scope_paths(grants, "cases.view"))
+    todo = todo_states(kernel) if tab == "todo" else ()
+    reach = tuple(tuple(kernel.authz.scope_paths(grants, perm)) for perm, _ in todo)
+    return (tab, user_id, view, todo, reach)
+
+
+def _statements(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    made = build()
+    with _cache_lock:
+        _cache[key] = made
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return made
 
 
 def similar(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from yiwang.cases.models import RoutingRule
@@ -52,8 +52,12 @@ _ORG_COLUMNS = (
 _ORG_SELECT = select(*_ORG_COLUMNS).select_from(ORG.join(NODE, NODE.c.id == ORG.c.node_id))
 
 
+_ORG_BY_ID = _ORG_SELECT.where(ORG.c.id == bindparam("id"))
+_ORGS_BY_ID = _ORG_SELECT.where(ORG.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def org(session: Session, org_id: int) -> OrgRow:
-    row = session.execute(_ORG_SELECT.where(ORG.c.id == org_id)).first()
+    row = session.execute(_ORG_BY_ID, {"id": org_id}).first()
     if row is None:
         raise NotFound(f"单位不存在: {org_id}")
     return OrgRow(*row)
@@ -62,7 +66,7 @@ def org(session: Session, org_id: int) -> OrgRow:
 def orgs(session: Session, ids: list[int]) -> dict[int, OrgRow]:
     if not ids:
         return {}
-    rows = session.execute(_ORG_SELECT.where(ORG.c.id.in_(ids))).all()
+    rows = session.execute(_ORGS_BY_ID, {"ids": list(ids)}).all()
     return {r[0]: OrgRow(*r) for r in rows}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from yiwang.errors import NotFound
@@ -143,14 +143,16 @@ def _checked(kernel: Kernel, data: bytes, name: str) -> tuple[FileType, bytes]:
     return ftype, data
 
 
+_FILES_OF = (
+    select(StoredFile)
+    .where(StoredFile.owner_type == bindparam("owner_type"), StoredFile.owner_id == bindparam("owner_id"))  # type: ignore[arg-type]
+    .order_by(StoredFile.id)  # type: ignore[arg-type]
+)  # built once: every case answer asks
+
+
 def files_of(session: Session, owner_type: str, owner_id: int) -> list[StoredFile]:
     """The attachments of one owner, oldest first."""
-    rows = session.execute(
-        select(StoredFile)
-        .where(StoredFile.owner_type == owner_type, StoredFile.owner_id == owner_id)  # type: ignore[arg-type]
-        .order_by(StoredFile.id)  # type: ignore[arg-type]
-    ).scalars()
-    return list(rows)
+    return list(session.execute(_FILES_OF, {"owner_type": owner_type, "owner_id": owner_id}).scalars())
 
 
 def get_file(session: Session, file_id: int) -> StoredFile:

@@ -106,6 +106,9 @@ def _rows(
     return [{**common, "user_id": u, "address": a, "channel": c} for u, a, c in targets]
 
 
+_INSERT_RETURNING = insert(M).returning(M.c.id)  # built once: every notifying write runs it
+
+
 def _insert(session: Session, kernel: Kernel, rows: list[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
@@ -116,7 +119,7 @@ def _insert(session: Session, kernel: Kernel, rows: list[dict[str, Any]]) -> lis
             # An in-app message is delivered by being written: no second write transaction
             # (on SQLite, a second turn of the write lock) per notification.
             row.update(status=SENT, attempts=1, sent_at=row["created_at"])
-    ids = [int(i) for i in session.execute(insert(M).returning(M.c.id), rows).scalars()]
+    ids = [int(i) for i in session.execute(_INSERT_RETURNING, rows).scalars()]
     pending = [i for i, row in zip(ids, rows, strict=True) if row["status"] == PENDING]
     if pending and kernel.settings.notify.deliver_on_commit:
         _kick_after_commit(session, kernel, pending)

@@ -93,9 +93,14 @@ def requires(permission: str, *, allow_pending_password: bool = False) -> Callab
 
             @functools.wraps(endpoint)
             async def async_wrapper(request: Request) -> Any:
-                stop = await run_in_threadpool(
-                    _gate, request, permission, allow_pending_password=allow_pending_password
-                )
+                from yiwang.web.context import node_resolved
+
+                if node_resolved(request):  # no query left to make: decide on the event loop
+                    stop = _gate(request, permission, allow_pending_password=allow_pending_password)
+                else:
+                    stop = await run_in_threadpool(
+                        _gate, request, permission, allow_pending_password=allow_pending_password
+                    )
                 return stop if stop is not None else await endpoint(request)
 
             setattr(async_wrapper, ATTR, permission)

@@ -106,15 +106,26 @@ def _insert(session: Session) -> Any:
     return (postgresql if dialect == "postgresql" else sqlite).insert(ROLLUP)
 
 
+def _adding(dialect: str) -> Any:
+    """The delta upsert for ``dialect``, built once (each transition runs it)."""
+    stmt = _ADDING.get(dialect)
+    if stmt is None:
+        ins = (postgresql if dialect == "postgresql" else sqlite).insert(ROLLUP)
+        stmt = _ADDING[dialect] = ins.on_conflict_do_update(
+            index_elements=["node_id", "indicator", "key"],
+            set_={"value": ROLLUP.c.value + ins.excluded.value},
+        )
+    return stmt
+
+
+_ADDING: dict[str, Any] = {}
+
+
 def apply(session: Session, rows: Mapping[tuple[int, str, str], int]) -> int:
     """Add ``rows`` deltas to the rollup table now: one batched upsert; returns rows touched."""
     if not rows:
         return 0
-    ins = _insert(session)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["node_id", "indicator", "key"],
-        set_={"value": ROLLUP.c.value + ins.excluded.value},
-    )
+    stmt = _adding(session.connection().dialect.name)
     params = [
         {"node_id": n, "indicator": i, "key": k, "value": d}
         for (n, i, k), d in sorted(rows.items())

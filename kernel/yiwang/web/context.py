@@ -28,6 +28,17 @@ def kernel_of(conn: HTTPConnection) -> Kernel:
     return conn.app.state.kernel  # type: ignore[no-any-return]
 
 
+def node_resolved(conn: HTTPConnection) -> bool:
+    """Can ``current_node`` answer without a query (no ``?node=``, the principal carries its
+    jurisdiction's row, or it was resolved already)? Then async code may call it directly."""
+    if "yiwang.node" in conn.scope:
+        return True
+    who = conn.scope.get("yiwang.principal")
+    if who is None:
+        return True
+    return not conn.query_params.get("node") and (who.current is None or who.current.node_id in who.nodes)
+
+
 def current_node(conn: HTTPConnection) -> NodeRow | None:
     """The node a request concerns.
 
@@ -42,7 +53,9 @@ def current_node(conn: HTTPConnection) -> NodeRow | None:
     who = conn.scope.get("yiwang.principal")
     code = conn.query_params.get("node", "").strip()
     node: NodeRow | None = None
-    if who is not None and (code or who.current is not None):
+    if who is not None and not code and who.current is not None and who.current.node_id in who.nodes:
+        node = who.nodes[who.current.node_id]  # read with the principal's grants
+    elif who is not None and (code or who.current is not None):
         with kernel.db.read() as s:
             db = s.connection()
             row = (

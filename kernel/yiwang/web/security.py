@@ -27,6 +27,7 @@ from yiwang.auth import service
 from yiwang.web.context import is_api_path
 
 if TYPE_CHECKING:
+    from yiwang.auth.principal import Principal
     from yiwang.kernel import Kernel
 
 SESSION_COOKIE = "yw_session"
@@ -112,17 +113,11 @@ class SecurityMiddleware:
         session_token = cookies.get(SESSION_COOKIE, "")
         bearer = _bearer(request)
         principal = None
-        if bearer:
-            principal = await run_in_threadpool(service.principal_for_token, self.kernel.db, bearer)
-        elif session_token:
+        if bearer or session_token:
             # A background refresh (the inbox badge) is not the user at work: it must not keep
             # an idle session alive.
             touch = not any(k == b"x-yiwang-background" for k, _ in scope["headers"])
-            principal = await run_in_threadpool(
-                service.principal_for_session, self.kernel.db, self.kernel.settings.auth, session_token, touch
-            )
-        if principal is not None:
-            await run_in_threadpool(self.kernel.authz.check_epoch)
+            principal = await run_in_threadpool(self._resolve, bearer, session_token, touch)
         scope["yiwang.principal"] = principal
         anon = cookies.get(ANON_CSRF_COOKIE, "")
         new_anon = "" if anon else secrets.token_urlsafe(24)
@@ -153,6 +148,19 @@ class SecurityMiddleware:
                 await _reject(self.kernel, scope, receive, send_wrapper, principal)
                 return
         await self.app(scope, receive, send_wrapper)
+
+
+    def _resolve(self, bearer: str, session_token: str, touch: bool = True) -> Principal | None:
+        """The principal and a fresh policy, in one trip to the thread pool."""
+        if bearer:
+            principal = service.principal_for_token(self.kernel.db, bearer)
+        else:
+            principal = service.principal_for_session(
+                self.kernel.db, self.kernel.settings.auth, session_token, touch
+            )
+        if principal is not None:
+            self.kernel.authz.check_epoch()
+        return principal
 
 
 def _bearer(request: Request) -> str:
