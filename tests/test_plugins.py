@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from stevedore import ExtensionManager
 
-from yiwang import builtin
+from yiwang import API_VERSION, builtin
 from yiwang.api import Level, MenuItem, PluginSpec, Scope, current_node, hookimpl
 from yiwang.errors import PluginError, ValidationError
 from yiwang.kernel import Kernel
@@ -166,7 +166,7 @@ def test_incompatible_api_range_is_refused(site: FakeSite) -> None:
     with pytest.raises(PluginError) as err:
         load("future")
     assert "插件 future" in str(err.value)
-    assert "声明兼容插件接口 >=2.0,<3，内核提供 1.0" in str(err.value)
+    assert f"声明兼容插件接口 >=2.0,<3，内核提供 {API_VERSION}" in str(err.value)
 
 
 def test_unknown_enabled_plugin_lists_the_installed_ones(site: FakeSite) -> None:
@@ -502,7 +502,7 @@ def test_plugins_list_exits_4_when_an_enabled_plugin_is_broken(
     assert plugins["wreck"]["enabled"] and "ywt_no_such_dependency" in plugins["wreck"]["errors"][0]
     assert plugins["notice"]["enabled"] and plugins["notice"]["errors"] == []
     assert "yiwang_routes" in plugins["notice"]["hooks"]
-    assert not plugins["future"]["enabled"] and "内核提供 1.0" in plugins["future"]["errors"][0]
+    assert not plugins["future"]["enabled"] and f"内核提供 {API_VERSION}" in plugins["future"]["errors"][0]
 
 
 def test_plugins_list_reports_a_broken_plugin_that_is_not_enabled_without_failing(

@@ -153,9 +153,12 @@ class Filters:
         return out
 
     def key(self) -> tuple[Any, ...]:
-        """Everything ``where`` reads: the key of the statements built from it."""
-        return (self.q, self.case_type, self.state, self.exclude_states, self.urgency, self.card,
-                self.node, self.date_field, self.since, self.until)  # fmt: skip
+        """Everything ``where`` reads: the key of the statements built from it. A subclass that
+        adds conditions (the phone's 超期 tab) is part of the key, so it never reuses a
+        statement built without them."""
+        return (type(self).__module__, type(self).__qualname__, self.q, self.case_type, self.state,
+                self.exclude_states, self.urgency, self.card, self.node, self.date_field, self.since,
+                self.until)  # fmt: skip
 
 
 @dataclass
