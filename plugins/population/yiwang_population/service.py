@@ -65,6 +65,20 @@ def _text(value: str | None, title: str, limit: int, problems: list[str]) -> str
     return value
 
 
+def _apply(session: Session, row: Any, values: dict[str, Any], action: str, actor: Actor | None) -> list[str]:
+    """Set the fields of ``row`` that differ from ``values`` and audit which changed (names only:
+    values may be personal); returns the changed field names."""
+    changed = [k for k, v in values.items() if getattr(row, k) != v]
+    if changed:
+        for k in changed:
+            setattr(row, k, values[k])
+        session.add(row)
+        session.flush()
+        audit(session, action, actor=_system(actor), object_type=row.__tablename__,
+              object_id=str(row.id), detail={"fields": changed})  # fmt: skip
+    return changed
+
+
 def register(session: Session, grid: Node, *, name: str, id_number: str, kind: str = "registered",
              ethnicity: str = "", phone: str | None = None, address: str | None = None,
              hukou_address: str | None = None, occupation: str = "", tags: str = "",
@@ -358,15 +372,7 @@ def update_building(session: Session, building: Building, *, address: str, name:
         "lat": lat,
         "lon": lon,
     }
-    changed = [k for k, v in values.items() if getattr(building, k) != v]
-    if changed:
-        for k in changed:
-            setattr(building, k, values[k])
-        session.add(building)
-        session.flush()
-        audit(session, "population.building.update", actor=_system(actor), object_type="population_building",
-              object_id=str(building.id), detail={"fields": changed})  # fmt: skip
-    return changed
+    return _apply(session, building, values, "population.building.update", actor)
 
 
 def _house_problems(session: Session, building: Building, number: str, unit: int, floor: int, use: str,
@@ -418,15 +424,7 @@ def update_house(session: Session, house: House, *, number: str, unit: int, floo
         "use": use,
         "owner": owner,
     }
-    changed = [k for k, v in values.items() if getattr(house, k) != v]
-    if changed:
-        for k in changed:
-            setattr(house, k, values[k])
-        session.add(house)
-        session.flush()
-        audit(session, "population.house.update", actor=_system(actor), object_type="population_house",
-              object_id=str(house.id), detail={"fields": changed})  # fmt: skip
-    return changed
+    return _apply(session, house, values, "population.house.update", actor)
 
 
 def move_in(session: Session, person: Person, house: House, *, relation: str = "owner",
