@@ -14,7 +14,6 @@ in a path is checked with ``engine.may_view`` (403), lists are scoped in SQL.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,12 +32,11 @@ from yiwang.cases.pages import (
     act_from_form,
     detail_page,
     go,
-    hx_target,
     render,
     report_from_form,
     report_nodes,
+    report_page,
     state_titles,
-    types_by_category,
 )
 from yiwang.grid.levels import Level
 from yiwang.privacy.masking import mask_text
@@ -188,23 +186,13 @@ def _report_page(request: Request, values: Mapping[str, Any], *, problems: Seque
     with kernel.db.read() as s:
         nodes, truncated = report_nodes(kernel, s, who.grants)
     values = {"urgency": "normal", "scale": "small", **values}
-    if not values.get("channel_key"):  # the draft's idempotency key (the script keeps it with the draft)
-        values["channel_key"] = secrets.token_urlsafe(18)
     if not values.get("node"):  # the worker's own grid, or the only one there is
         codes = {n.code for n in nodes}
         own = [g.node_code for g in who.grants if g.node_level == Level.GRID and g.node_code in codes]
         values["node"] = own[0] if own else (nodes[0].code if len(nodes) == 1 else "")
-    ct = kernel.cases.types.get(str(values.get("case_type", "")))
-    states = state_titles(kernel)
-    ctx = {
-        "values": values, "problems": list(problems), "heading": heading, "nodes": nodes, "truncated": truncated,
-        "types": types_by_category(kernel), "type_fields": ct.fields if ct else (),
-        "similar": [{**c, "state_title": states.get(c["state"], c["state"])} for c in similar],
-        "max_files": forms.MAX_FILES,
-    }  # fmt: skip
-    if hx_target(request) == "type-fields":
-        return render(request, "cases/_type_fields.html", ctx)
-    return render(request, "mobile/report.html", ctx, status_code=status)
+    # The form's idempotency key is the draft's too: the script keeps it with the draft.
+    return report_page(request, "mobile/report.html", values, nodes, truncated, problems=problems,
+                       heading=heading, similar=similar, status=status)  # fmt: skip
 
 
 @requires("cases.report")

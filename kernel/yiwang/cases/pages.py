@@ -527,20 +527,31 @@ def _new_page(request: Request, values: Mapping[str, Any], *, problems: Sequence
     with kernel.db.read() as s:
         nodes, truncated = report_nodes(kernel, s, who.grants)
     values = {"channel": "web", "urgency": "normal", "scale": "small", "coord": "wgs84", **values}
+    extra = {"channels": {c: CHANNELS[c] for c in forms.STAFF_CHANNELS}, "coords": forms.COORDS}
+    return report_page(request, "cases/new.html", values, nodes, truncated, problems=problems,
+                       heading=heading, similar=similar, status=status, extra=extra)  # fmt: skip
+
+
+def report_page(request: Request, template: str, values: Mapping[str, Any], nodes: Sequence[Any],
+                truncated: bool, *, problems: Sequence[str], heading: str, similar: Sequence[Mapping[str, Any]],
+                status: int, extra: Mapping[str, Any] | None = None) -> Response:  # fmt: skip
+    """A report form (the staff page's or the phone's) with its choices; the type swap
+    (``HX-Target: type-fields``) gets the type's own fields only. A form without an
+    idempotency key gets one: a double submit of it makes one case."""
+    kernel = kernel_of(request)
     if not values.get("channel_key"):
-        values["channel_key"] = secrets.token_urlsafe(18)
+        values = {**values, "channel_key": secrets.token_urlsafe(18)}
     ct = kernel.cases.types.get(str(values.get("case_type", "")))
     states = state_titles(kernel)
     ctx = {
         "values": values, "problems": list(problems), "heading": heading, "nodes": nodes,
         "truncated": truncated, "types": types_by_category(kernel), "type_fields": ct.fields if ct else (),
-        "channels": {c: CHANNELS[c] for c in forms.STAFF_CHANNELS}, "coords": forms.COORDS,
         "similar": [{**c, "state_title": states.get(c["state"], c["state"])} for c in similar],
-        "max_files": forms.MAX_FILES,
+        "max_files": forms.MAX_FILES, **(extra or {}),
     }  # fmt: skip
     if hx_target(request) == "type-fields":
         return render(request, "cases/_type_fields.html", ctx)
-    return render(request, "cases/new.html", ctx, status_code=status)
+    return render(request, template, ctx, status_code=status)
 
 
 @requires("cases.report")
