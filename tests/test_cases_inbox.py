@@ -213,6 +213,24 @@ def test_a_saved_query_is_only_a_url_and_never_widens_the_scope(desk: Desk) -> N
     assert f"区域编码 {COMMUNITY} 不存在或不在您的辖区内" in page and "本社区井盖" not in page
 
 
+def test_the_todo_tab_never_lists_a_case_a_todo_permission_reaches_outside_the_view_scope(desk: Desk) -> None:
+    """待办 leaves out the view scope's own test when every to-do reach lies inside it; a role
+    that may accept where it may not view must not make the shortcut show more."""
+    desk.report(title="本社区井盖")
+    desk.report("other_worker", title="隔壁井盖", node_id=desk.nodes[OTHER_GRID].id)
+    mixed = desk.users.make("community_staff", COMMUNITY, extra=(("dispatcher", OTHER_COMMUNITY),))
+    client = desk.stack.enter_context(TestClient(desk.app))
+    assert desk.users.login(client, mixed.username).status_code in (200, 303)
+    page = client.get("/cases/").text
+    assert "本社区井盖" in page and "隔壁井盖" in page  # the dispatcher may view there too
+    with desk.kernel.db.write() as s:
+        desk.kernel.authz.revoke(s, "dispatcher", "cases.view")
+    desk.kernel.authz.reload()
+    page = client.get("/cases/").text
+    assert "本社区井盖" in page and "隔壁井盖" not in page
+    assert "待办 <span" in page and ">1</span>" in page
+
+
 # --- 批量办理 -------------------------------------------------------------------------------------
 
 

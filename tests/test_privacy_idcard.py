@@ -106,6 +106,9 @@ def test_input_is_normalised() -> None:
         ("45010319850709123A", "前 17 位应为数字"),
         ("4501031985X709123X", "前 17 位应为数字"),
         ("45010385070912A", "应全部为数字"),
+        # Digits of another script pass ``\d`` and survive NFKC: a Chinese rejection, not a crash.
+        ("١١٠١٠١١٩٩٠٠١٠١٠٠١X", "前 17 位应为数字"),
+        ("١١٠١٠١٩٠٠١٠١٠٠١", "应全部为数字"),
         (with_wrong_check(make_id("450103", date(1985, 7, 9), 123)), "校验位"),
     ],
 )

@@ -182,7 +182,10 @@ def workflow_of(kernel: Kernel, session: Session, case: Case) -> Workflow:
 
 
 def available(kernel: Kernel, session: Session, doer: Doer, case: Case) -> list[Action]:
-    """The actions ``doer`` may take on ``case`` now (buttons and API ``actions``)."""
+    """The actions ``doer`` may take on ``case`` now (buttons and API ``actions``).
+
+    Reads only the case's workflow and version, state, extension, rating, reporter, assignee
+    and paths, so a list row carrying those columns (``queries.ACTION_COLUMNS``) serves too."""
     wf = workflow_of(kernel, session, case)
     out = []
     for a in wf.actions_from(case.state):

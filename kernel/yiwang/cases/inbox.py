@@ -16,13 +16,12 @@ opening it applies the same scope as any other inbox request.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import select
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
@@ -131,24 +130,27 @@ class Row:
     reporter_phone: str
 
     def text(self, key: str) -> str:
-        """The plain-text value of column ``key`` (the export's cells)."""
-        local = forms.local
-        marks = (
-            [SUPERVISION[self.supervision]]
-            if self.supervision in SUPERVISION and self.supervision
-            else []
-        )
-        marks += [CARDS[self.card]] if self.card in CARDS and self.card else []
-        values = {
-            "serial": self.serial, "title": self.title, "type": self.type_title, "state": self.state_title,
-            "urgency": URGENCY.get(self.urgency, self.urgency), "supervision": "、".join(marks),
-            "overdue": "超期" if self.overdue else "", "org": self.org_name,
-            "due": local(self.due_at) if self.due_at else "", "updated": local(self.updated_at),
-            "created": local(self.created_at), "channel": CHANNELS.get(self.channel, self.channel),
-            "scale": SCALE.get(self.scale, self.scale), "node": self.node_name, "area": self.node_code,
-            "address": self.address, "reporter": self.reporter, "reporter_phone": self.reporter_phone,
-        }  # fmt: skip
-        return values[key]
+        """The plain-text value of column ``key`` (the export's cells and the page's plain
+        cells); only that column's value is worked out."""
+        return _TEXT[key](self)
+
+
+def _marks(row: Row) -> str:
+    marks = [SUPERVISION[row.supervision]] if row.supervision and row.supervision in SUPERVISION else []
+    marks += [CARDS[row.card]] if row.card and row.card in CARDS else []
+    return "、".join(marks)
+
+
+_TEXT: dict[str, Callable[[Row], str]] = {
+    "serial": lambda r: r.serial, "title": lambda r: r.title, "type": lambda r: r.type_title,
+    "state": lambda r: r.state_title, "urgency": lambda r: URGENCY.get(r.urgency, r.urgency),
+    "supervision": _marks, "overdue": lambda r: "超期" if r.overdue else "",
+    "org": lambda r: r.org_name, "due": lambda r: forms.local(r.due_at) if r.due_at else "",
+    "updated": lambda r: forms.local(r.updated_at), "created": lambda r: forms.local(r.created_at),
+    "channel": lambda r: CHANNELS.get(r.channel, r.channel), "scale": lambda r: SCALE.get(r.scale, r.scale),
+    "node": lambda r: r.node_name, "area": lambda r: r.node_code, "address": lambda r: r.address,
+    "reporter": lambda r: r.reporter, "reporter_phone": lambda r: r.reporter_phone,
+}  # fmt: skip
 
 
 def row_of(kernel: Any, r: Any, states: Mapping[str, str], *, reveal: bool = False) -> Row:
@@ -195,20 +197,28 @@ def inbox_url(request: Request, query: str) -> str:
 
 
 def _bulk_offer(
-    kernel: Any, s: Session, doer: engine.Doer, ids: Sequence[int]
+    kernel: Any, s: Session, doer: engine.Doer, rows: Sequence[Any]
 ) -> tuple[list[Any], list[OrgRow]]:
     """The bulk actions the user may take on at least one of the listed cases, and the units
-    those cases may be dispatched to (the engine checks each case's own holder again)."""
-    if not ids:
-        return [], []
+    those cases may be dispatched to (the engine checks each case's own holder again).
+
+    ``rows`` are the page's rows, which carry what deciding a case's actions reads
+    (``queries.ACTION_COLUMNS``); cases alike in all of it are decided once."""
     offered: dict[str, Any] = {}
     holders: set[int] = set()
-    for case in s.execute(select(Case).where(Case.id.in_(list(ids)))).scalars():  # type: ignore[union-attr]
-        for a in engine.available(kernel, s, doer, case):
-            if a.name in BULK_ACTIONS:
-                offered.setdefault(a.name, a)
-                if a.route == "down" and case.org_id:
-                    holders.add(case.org_id)
+    decided: dict[tuple[Any, ...], list[Any]] = {}
+    for r in rows:
+        facts = (r.workflow, r.workflow_version, r.state, r.extension_days, r.rating,
+                 r.reporter_id, r.assignee_id, r.node_path, r.org_path)  # fmt: skip
+        actions = decided.get(facts)
+        if actions is None:
+            actions = decided[facts] = [
+                a for a in engine.available(kernel, s, doer, r) if a.name in BULK_ACTIONS
+            ]
+        for a in actions:
+            offered.setdefault(a.name, a)
+            if a.route == "down" and r.org_id:
+                holders.add(r.org_id)
     targets: dict[int, OrgRow] = {}
     for holder in orgs(s, sorted(holders)).values():
         for t in dispatch_targets(s, holder):
@@ -240,7 +250,7 @@ def render_inbox(
         )
         columns = chosen_columns(s, who.user_id)
         saved = prefs.saved_filters(s, who.user_id, PAGE)
-        bulk_actions, bulk_targets = _bulk_offer(kernel, s, doer, [r.id for r in page.rows])
+        bulk_actions, bulk_targets = _bulk_offer(kernel, s, doer, page.rows)
     rows = [row_of(kernel, r, states) for r in page.rows]
     query = clean_query({"tab": search.tab, **search.values})
     chosen = {c.key for c in columns}
@@ -251,9 +261,9 @@ def render_inbox(
         "tabs": queries.TABS, "tab": search.tab, "counts": counts, "values": search.values,
         "problems": search.problems, "rows": rows, "page": page.page, "pages": page.pages,
         "total": page.total, "url_with": _url_with(request, search), "types": types_by_category(kernel),
-        "states": states, "date_fields": queries.DATE_FIELDS, "columns": columns, "all_columns": COLUMNS, "chosen": chosen,
+        "states": states, "date_fields": queries.DATE_FIELDS, "columns": columns, "column_keys": [c.key for c in columns], "all_columns": COLUMNS, "chosen": chosen,
         "saved": saved, "query": query, "current_url": inbox_url(request, query),
-        "export_url": str(request.url_for("cases:export").path) + ("?" + query if query else ""),
+        "export_url": route_path(request.app, "cases:export") + ("?" + query if query else ""),
         "bulk_actions": bulk_actions, "bulk_targets": bulk_targets, "max_bulk": MAX_BULK,
         "max_saved": prefs.MAX_SAVED_FILTERS, "save_problems": [], "save_name": "", "bulk_problems": [],
         "export_problem": "", "may_reveal": may_reveal, **extra,

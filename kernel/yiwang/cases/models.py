@@ -46,6 +46,14 @@ class Case(SQLModel, table=True):
         Index("ix_case_org_state", "org_path", "state"),
         Index("ix_case_type_created", "case_type", "created_at"),
         Index("ix_case_clock", "state", "red_at"),
+        # The to-do tab: its branch for what waits at a unit (states × holder subtree, with the
+        # sort column, so counting and choosing the page read the index alone), its branches for
+        # what is assigned to or reported by the user; and the overdue badge — each from an
+        # index rather than by testing every open case.
+        Index("ix_case_state_org", "state", "org_path", "updated_at"),
+        Index("ix_case_assignee_state", "assignee_id", "state"),
+        Index("ix_case_reporter_state", "reporter_id", "state"),
+        Index("ix_case_overdue", "overdue"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -47,6 +47,13 @@ NODE = Node.__table__  # type: ignore[attr-defined]
 NAME_COLUMNS = (
     ORG.c.name.label("org_name"), NODE.c.code.label("node_code"), NODE.c.name.label("node_name"),
 )  # fmt: skip
+#: What deciding a listed case's actions reads (``engine.available``): the inbox offers its bulk
+#: actions from the page's rows without loading the cases again.
+ACTION_COLUMNS = (
+    CASE.c.workflow, CASE.c.workflow_version, CASE.c.extension_days, CASE.c.rating,
+    CASE.c.reporter_id, CASE.c.assignee_id, CASE.c.node_path, CASE.c.org_path,
+)  # fmt: skip
+NEWEST = (CASE.c.updated_at.desc(), CASE.c.id.desc())
 
 
 def view_scope(
@@ -169,12 +176,27 @@ class Page:
     pages: int
 
 
+def _todo_within_view(kernel: Kernel, grants: Sequence[Grant]) -> bool:
+    """Does every subtree a to-do permission reaches lie inside the view scope? Then the to-do
+    condition implies the view scope (its other branches — assigned to or reported by the user —
+    are in the scope by definition), and the tab needs no test of the scope's other branches."""
+    view = kernel.authz.scope_paths(grants, "cases.view")
+    return all(
+        any(p.startswith(v) for v in view)
+        for perm, _ in todo_states(kernel)
+        for p in kernel.authz.scope_paths(grants, perm)
+    )
+
+
 def tab_filter(
     kernel: Kernel, grants: Sequence[Grant], user_id: int, tab: str
 ) -> ColumnElement[bool]:
-    scope = view_scope(kernel, grants, user_id)
     if tab == "todo":
-        return and_(scope, todo_filter(kernel, grants, user_id))
+        todo = todo_filter(kernel, grants, user_id)
+        if _todo_within_view(kernel, grants):
+            return todo
+        return and_(view_scope(kernel, grants, user_id), todo)
+    scope = view_scope(kernel, grants, user_id)
     if tab == "done":
         mine = exists().where(STEP.c.case_id == CASE.c.id, STEP.c.actor_id == user_id)
         return and_(scope, mine)
@@ -193,7 +215,7 @@ def listing_select(
         select(*LIST_COLUMNS, *NAME_COLUMNS)
         .select_from(CASE.outerjoin(ORG, ORG.c.id == CASE.c.org_id).outerjoin(NODE, NODE.c.id == CASE.c.node_id))
         .where(cond)
-        .order_by(CASE.c.updated_at.desc(), CASE.c.id.desc())
+        .order_by(*NEWEST)
     )  # fmt: skip
 
 
@@ -220,9 +242,19 @@ def listing(
 
     def build() -> tuple[Any, Any]:
         cond = and_(tab_filter(kernel, grants, user_id, tab), *filters.where())
-        page_rows = (
-            listing_select(kernel, grants, user_id, tab, filters)
+        # The page's 20 ids are chosen first — sorting only (updated_at, id) of every matching
+        # row — and only those rows are read in full and joined to their names.
+        pick = (
+            select(CASE.c.id).where(cond).order_by(*NEWEST)
             .offset(bindparam("offset")).limit(bindparam("limit"))
+        ).subquery("pick")  # fmt: skip
+        page_rows = (
+            select(*LIST_COLUMNS, *NAME_COLUMNS, *ACTION_COLUMNS)
+            .select_from(
+                pick.join(CASE, CASE.c.id == pick.c.id)
+                .outerjoin(ORG, ORG.c.id == CASE.c.org_id).outerjoin(NODE, NODE.c.id == CASE.c.node_id)
+            )
+            .order_by(*NEWEST)
         )  # fmt: skip
         return select(func.count()).select_from(CASE).where(cond), page_rows
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Text, UniqueConstraint, delete, func, select, update
+from sqlalchemy import Column, Text, UniqueConstraint, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
@@ -66,11 +66,19 @@ class SavedFilter:
     created_at: datetime
 
 
+# Read on every page that shows a list: built once (building a select and its cache key costs
+# more than running it).
+_GET = select(PREF.c.value).where(PREF.c.user_id == bindparam("user_id"), PREF.c.key == bindparam("key"))
+_SAVED = (
+    select(SAVED.c.id, SAVED.c.name, SAVED.c.query, SAVED.c.created_at)
+    .where(SAVED.c.user_id == bindparam("user_id"), SAVED.c.page == bindparam("page"))
+    .order_by(SAVED.c.id)
+)  # fmt: skip
+
+
 def get_pref(session: Session, user_id: int, key: str, default: Any = None) -> Any:
     """The value ``user_id`` last set for ``key``, or ``default``."""
-    raw = session.execute(
-        select(PREF.c.value).where(PREF.c.user_id == user_id, PREF.c.key == key)
-    ).scalar()
+    raw = session.execute(_GET, {"user_id": user_id, "key": key}).scalar()
     if raw is None:
         return default
     try:
@@ -110,11 +118,7 @@ def set_pref(session: Session, user_id: int, key: str, value: Any) -> None:
 
 def saved_filters(session: Session, user_id: int, page: str) -> list[SavedFilter]:
     """The user's saved filters of ``page``, oldest first (the order they were made)."""
-    rows = session.execute(
-        select(SAVED.c.id, SAVED.c.name, SAVED.c.query, SAVED.c.created_at)
-        .where(SAVED.c.user_id == user_id, SAVED.c.page == page)
-        .order_by(SAVED.c.id)
-    ).all()  # fmt: skip
+    rows = session.execute(_SAVED, {"user_id": user_id, "page": page}).all()
     return [SavedFilter(r.id, r.name, r.query, r.created_at) for r in rows]
 
 
