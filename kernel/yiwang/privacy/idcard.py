@@ -56,6 +56,8 @@ class IdInfo:
     warnings: Chinese notes that do not make the number invalid (unknown area code, upgraded
         15-digit number).
     legacy: True when the input was a 15-digit number.
+    area_unknown: True when the area code drew a warning (a page showing the number masked can
+        say so without repeating its digits).
     """
 
     number: str
@@ -64,6 +66,7 @@ class IdInfo:
     area_code: str
     warnings: tuple[str, ...] = ()
     legacy: bool = False
+    area_unknown: bool = False
 
     @property
     def sex_code(self) -> int:
@@ -148,13 +151,16 @@ def validate_id(
         raise InvalidIdNumber("身份证号码校验位不符，请逐位核对号码")
 
     area = number[:6]
+    area_unknown = False
     if known_areas is not None:
         if area not in known_areas:
+            area_unknown = True
             warnings.append(f"地区码 {area} 不在已知行政区划中（区划可能已调整，号码仍有效）")
     elif area[:2] not in PROVINCE_PREFIXES and area[0] != "9":  # 9…: 外国人永久居留身份证
+        area_unknown = True
         warnings.append(f"地区码 {area} 的省级代码 {area[:2]} 不存在（号码仍按有效处理）")
     sex = "男" if int(number[16]) % 2 == 1 else "女"
-    return IdInfo(number, born, sex, area, tuple(warnings), legacy)
+    return IdInfo(number, born, sex, area, tuple(warnings), legacy, area_unknown)
 
 
 def is_valid_id(value: object, *, today: date | None = None) -> bool:

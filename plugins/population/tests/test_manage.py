@@ -130,6 +130,25 @@ def test_register_form_rerenders_chinese_errors_and_writes_nothing(client: Any, 
     _recount_ok(kernel)
 
 
+def test_an_unknown_area_code_registers_and_the_person_page_says_so_without_its_digits(
+    client: Any, kernel: Any, grid: Any, login: Any
+) -> None:
+    """GB 11643: an area code outside the known divisions is a warning, never a rejection — and
+    the page that shows the number masked notes it without repeating the digits."""
+    grid.node(OWN_GRID)
+    login("community_staff", OWN_GRID[:12])
+    odd = _id(area="001234")
+    ok = _post(client, kernel, "/p/population/persons/new",
+               {"grid": OWN_GRID, "name": "赵六", "id_number": odd, "kind": "registered"})  # fmt: skip
+    assert ok.status_code == 303
+    page = client.get(ok.headers["location"]).text
+    assert "地区码不在已知行政区划中" in page and "001234" not in page and odd not in page
+    usual = _post(client, kernel, "/p/population/persons/new",
+                  {"grid": OWN_GRID, "name": "钱七", "id_number": _id(seq="125"), "kind": "registered"})  # fmt: skip
+    assert usual.status_code == 303
+    assert "地区码不在已知行政区划中" not in client.get(usual.headers["location"]).text
+
+
 def test_edit_person_and_change_kind_keep_history(
     client: Any, kernel: Any, grid: Any, login: Any
 ) -> None:

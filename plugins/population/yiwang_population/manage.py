@@ -276,7 +276,17 @@ def person_context(request: Request, s: Any, person: Person) -> dict[str, Any]:
         "memberships": memberships, "transfers": transfers, "may_manage": may_manage,
         "houses": _houses(request, s, person.node_path) if may_manage else [],
         "may_reveal": _allowed(request, "privacy.reveal", person.node_path), "errors": {}, "today": date.today(),
+        "id_area_unknown": _area_unknown(person.id_number),
     }  # fmt: skip
+
+
+def _area_unknown(number: str | None) -> bool:
+    """Does the stored number's area code draw the GB 11643 warning? Said on the page without
+    the digits: the number is shown masked."""
+    try:
+        return bool(number) and validate_id(number).area_unknown
+    except InvalidIdNumber:  # stored before a stricter check: not this note's business
+        return False
 
 
 def _person_error(request: Request, form: str, err: ValidationError) -> Response:
