@@ -27,6 +27,54 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class PssSampler:
+    """The peak, over a run, of the proportional set size of this process and its children
+    (``/proc/*/smaps_rollup``: shared pages split between the processes sharing them), sampled
+    every ``interval`` seconds on a thread — the memory of an import that runs a worker process,
+    without counting the libraries both map twice. ``peak_mb`` is 0 where /proc has no PSS."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        import threading
+
+        self.interval, self.peak_mb = interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def _pss_kb(pid: int | str) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    @staticmethod
+    def _children(pid: int) -> list[str]:
+        out: list[str] = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                out += (task / "children").read_text().split()
+            except OSError:
+                continue
+        return out
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(self.interval):
+            total = self._pss_kb(me) + sum(self._pss_kb(c) for c in self._children(me))
+            self.peak_mb = max(self.peak_mb, total / 1024)
+
+
 def rss_mb() -> float:
     """Current resident memory (MB), from /proc (0 where unknown)."""
     try:

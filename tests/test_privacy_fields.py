@@ -265,6 +265,21 @@ def test_bulk_rows_outside_the_unit_of_work(db: Any) -> None:
         assert (li.id, li.id_number) == (100, "11010519491231002X")
 
 
+def test_a_codec_pickled_for_a_worker_process_seals_with_the_same_keys(db: Any) -> None:
+    """A bulk load hands its codec to a worker process it starts: the copy's ciphertexts open
+    with the original and its blind indexes are the database's."""
+    import pickle
+
+    table = Resident.__table__  # type: ignore[attr-defined]
+    with db.read() as s:
+        codec = Codec(s)
+    copy = pickle.loads(pickle.dumps(codec))
+    assert copy.blind_index("phone", MOBILE) == codec.blind_index("phone", MOBILE)
+    sealed = copy.encrypt(table.c.phone, MOBILE)
+    assert sealed != codec.encrypt(table.c.phone, MOBILE)  # a fresh nonce each time
+    assert codec.decrypt(table.c.phone, sealed) == MOBILE
+
+
 def test_associated_data_names_table_and_column() -> None:
     assert Resident.__table__.c.id_number.type.aad == "test_privacy_resident.id_number"  # type: ignore[attr-defined]
     assert Copy.__table__.c.id_number.type.aad == "test_privacy_copy.id_number"  # type: ignore[attr-defined]

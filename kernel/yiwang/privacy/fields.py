@@ -28,6 +28,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
 
+from yiwang.keys import DataKeys
 from yiwang.privacy.crypto import (
     BLIND_INDEX_LENGTH,
     PrivacyError,
@@ -342,13 +343,30 @@ class Codec:
     ``Codec(session)`` (or a connection or engine) uses that database's keys. Core inserts
     (``conn.execute(table.insert(), rows)``) encrypt by themselves but leave blind indexes to
     ``row(table, values)``; a raw driver (PostgreSQL ``COPY``) needs ``encrypt=True`` as well.
+
+    A codec pickles *with its keys*: that is how a bulk load hands sealing to a worker process
+    it starts itself (``multiprocessing``; the population importer does). Never store, log or
+    send a pickled codec anywhere else.
     """
 
     def __init__(self, bind: Any) -> None:
-        self._keys = keys_of(bind)
+        self._set_keys(keys_of(bind))
+
+    def _set_keys(self, keys: DataKeys) -> None:
+        self._keys = keys
         # Made once per codec: a bulk load seals millions of values.
-        self._aead = AESGCM(self._keys.encryption)
-        self._mac = index_mac(self._keys.index)
+        self._aead = AESGCM(keys.encryption)
+        self._mac = index_mac(keys.index)
+
+    @classmethod
+    def _from_keys(cls, keys: DataKeys) -> Codec:
+        codec = cls.__new__(cls)
+        codec._set_keys(keys)
+        return codec
+
+    def __reduce__(self) -> tuple[Any, tuple[DataKeys]]:
+        # The cipher and MAC states do not pickle; the keys do, and rebuild them.
+        return (Codec._from_keys, (self._keys,))
 
     def blind_index(self, kind: str, value: str) -> str:
         return blind_index_with(self._mac, kind, value)

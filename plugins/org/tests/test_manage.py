@@ -86,14 +86,19 @@ def test_workers_are_registered_and_edited(client: Any, kernel: Any, grid: Any, 
     assert _count(kernel, Device) == 1
 
 
-def test_staff_are_added_to_organisations_of_the_subtree(client: Any, kernel: Any, grid: Any,
-                                                         login: Any) -> None:  # fmt: skip
+def _two_centres(kernel: Any, grid: Any) -> tuple[int, int]:
+    """The 综治中心 of this county (450107) and of the next (450108): (own id, other id)."""
     with kernel.db.write() as s:
         own = Organisation(node_id=grid.node("450107").id, name="本县综治中心", kind="centre")
         other = Organisation(node_id=grid.node("450108").id, name="外县综治中心", kind="centre")
         s.add_all([own, other])
         s.flush()
-        own_id, other_id = own.id, other.id
+        return int(own.id or 0), int(other.id or 0)
+
+
+def test_staff_are_added_to_organisations_of_the_subtree(client: Any, kernel: Any, grid: Any,
+                                                         login: Any) -> None:  # fmt: skip
+    own_id, other_id = _two_centres(kernel, grid)
     login("county_staff", "450107")
     form = client.get("/p/org/staff/new")
     assert "本县综治中心" in form.text and "外县综治中心" not in form.text
@@ -116,6 +121,29 @@ def test_staff_are_added_to_organisations_of_the_subtree(client: Any, kernel: An
     )
     assert ok.status_code == 303 and "蓝主任" in client.get("/p/org/").text
     assert audit_entries(kernel, action="org.staff.create")
+
+
+def test_staff_are_edited_and_marked_as_left_keeping_the_roster(client: Any, kernel: Any, grid: Any,
+                                                                 login: Any) -> None:  # fmt: skip
+    own_id, other_id = _two_centres(kernel, grid)
+    with kernel.db.write() as s:
+        mine = service.add_staff(s, s.get_one(Organisation, own_id), "蓝主任", PHONE, "主任")
+        theirs = service.add_staff(s, s.get_one(Organisation, other_id), "外县人员", PHONE, "干事")
+        mine_id, theirs_id = mine.id, theirs.id
+    login("county_staff", "450107")
+    form = client.get(f"/p/org/staff/{mine_id}/edit")
+    assert form.status_code == 200 and "蓝主任" in form.text and PHONE not in form.text  # masked only
+    assert client.get(f"/p/org/staff/{theirs_id}/edit").status_code == 403
+    bad = _post(client, kernel, f"/p/org/staff/{mine_id}/edit", {"name": "蓝主任", "post": "主" * 61, "active": "1"})
+    assert bad.status_code == 422 and "职务过长" in bad.text
+    ok = _post(client, kernel, f"/p/org/staff/{mine_id}/edit", {"name": "蓝主任", "post": "副主任", "phone": ""})
+    assert ok.status_code == 303
+    with kernel.db.read() as s:
+        again = s.get(Staff, mine_id)
+        assert (again.post, again.phone, again.active) == ("副主任", PHONE, False)  # empty phone: kept
+    assert "已离岗" in client.get("/p/org/").text
+    [entry] = audit_entries(kernel, action="org.staff.update")
+    assert PHONE not in str(entry.detail) and "active" in str(entry.detail)
 
 
 def test_edit_pages_refuse_workers_of_another_county(

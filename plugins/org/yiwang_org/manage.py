@@ -30,7 +30,7 @@ from yiwang.api import (
 )
 
 from yiwang_org import service
-from yiwang_org.models import Device, Worker
+from yiwang_org.models import Device, Staff, Worker
 from yiwang_org.views import _scope
 
 MANAGE = "org.manage"
@@ -62,12 +62,17 @@ def _grids(request: Request, s: Any, codes: list[str]) -> list[Node]:
     return grids
 
 
+def _owned(request: Request, s: Any, model: Any, key: str, missing: str) -> Any:
+    """The row of ``model`` named by the path parameter ``key``, if the user may manage it."""
+    row = s.get(model, request.path_params[key])
+    if row is None:
+        raise NotFound(missing)
+    require(request, MANAGE, row.node_path)
+    return row
+
+
 def _worker(request: Request, s: Any) -> Worker:
-    worker = s.get(Worker, request.path_params["worker_id"])
-    if worker is None:
-        raise NotFound("网格员不存在")
-    require(request, MANAGE, worker.node_path)
-    return worker  # type: ignore[no-any-return]
+    return _owned(request, s, Worker, "worker_id", "网格员不存在")  # type: ignore[no-any-return]
 
 
 def _worker_form(request: Request, values: dict[str, Any], error: Any = None, worker_id: int | None = None,
@@ -185,12 +190,49 @@ def _orgs(request: Request, s: Any) -> list[Organisation]:
 
 
 def _staff_form(
-    request: Request, values: dict[str, str], error: Any = None, status_code: int = 200
-) -> Response:
+    request: Request, values: dict[str, str], error: Any = None, status_code: int = 200,
+    staff: Staff | None = None,
+) -> Response:  # fmt: skip
     with read(request) as s:
-        orgs = _orgs(request, s)
-        return render(request, "org/staff_form.html", {"orgs": orgs, "values": values, "error": error},
-                      status_code=status_code)  # fmt: skip
+        orgs = _orgs(request, s) if staff is None else []
+        return render(request, "org/staff_form.html", {"orgs": orgs, "values": values, "error": error,
+                                                       "staff": staff}, status_code=status_code)  # fmt: skip
+
+
+def _staff(request: Request, s: Any) -> Staff:
+    return _owned(request, s, Staff, "staff_id", "人员不存在")  # type: ignore[no-any-return]
+
+
+@requires(MANAGE)
+async def staff_edit(request: Request) -> Response:
+    """``GET``: the edit form; ``POST`` (name, post, phone — empty keeps it —, active)."""
+    from starlette.concurrency import run_in_threadpool
+
+    if request.method == "GET":
+        return await run_in_threadpool(_staff_edit_form, request)
+    values, _ = await _form(request)
+    return await run_in_threadpool(_staff_edit, request, values)
+
+
+def _staff_edit_form(request: Request) -> Response:
+    with read(request) as s:
+        staff = _staff(request, s)
+    values = {"name": staff.name, "post": staff.post, "active": "1" if staff.active else ""}
+    return _staff_form(request, values, staff=staff)
+
+
+def _staff_edit(request: Request, values: dict[str, str]) -> Response:
+    try:
+        with write(request) as s:
+            staff = _staff(request, s)
+            service.update_staff(s, staff, name=values.get("name", ""), phone=values.get("phone", "").strip() or None,
+                                 post=values.get("post", ""), active=bool(values.get("active")),
+                                 actor=actor(request))  # fmt: skip
+    except ValidationError as err:
+        with read(request) as s:
+            staff = _staff(request, s)
+        return _staff_form(request, values, err, status_code=422, staff=staff)
+    return _go(request, str(request.url_for("org:list")))
 
 
 @requires(MANAGE)
@@ -229,4 +271,5 @@ routes = [
     ),
     Route("/workers/{worker_id:int}/devices", device_new, methods=["POST"], name="device_new"),
     Route("/staff/new", staff_new, methods=["GET", "POST"], name="staff_new"),
+    Route("/staff/{staff_id:int}/edit", staff_edit, methods=["GET", "POST"], name="staff_edit"),
 ]

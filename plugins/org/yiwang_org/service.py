@@ -82,6 +82,30 @@ def add_staff(session: Session, org: Organisation, name: str, phone: str | None 
     return staff
 
 
+def update_staff(session: Session, staff: Staff, *, name: str, phone: str | None, post: str, active: bool,
+                 actor: Actor | None = None) -> list[str]:  # fmt: skip
+    """Change a staff member's name, phone (None keeps it), post and whether still in post
+    (在岗/离岗: a roster keeps those who left); returns the changed fields (audited by name,
+    never values)."""
+    problems: list[str] = []
+    name = _name(name, problems)
+    phone = _phone(phone, problems) if phone is not None else staff.phone
+    post = post.strip()
+    if len(post) > 60:
+        problems.append("职务过长（最多 60 字）")
+    if problems:
+        raise ValidationError("人员未修改", problems)
+    changed = [k for k, v in (("name", name), ("phone", phone), ("post", post), ("active", active))
+               if getattr(staff, k) != v]  # fmt: skip
+    staff.name, staff.phone, staff.post, staff.active = name, phone, post, active
+    session.add(staff)
+    session.flush()
+    if changed:
+        audit(session, "org.staff.update", actor=_system(actor), object_type="org_staff", object_id=str(staff.id),
+              detail={"fields": changed})  # fmt: skip
+    return changed
+
+
 def add_worker(session: Session, node: Node, name: str, phone: str | None = None, grids: Iterable[Node] = (),
                user_id: int | None = None, *, actor: Actor | None = None) -> Worker:  # fmt: skip
     """Register a grid worker at ``node`` serving ``grids`` (grids inside ``node``'s subtree)."""

@@ -104,6 +104,15 @@ def _persons(kernel: Any) -> int:
         return int(s.scalar(select(func.count()).select_from(Person)) or 0)
 
 
+@pytest.fixture(params=["one process", "worker process"])
+def paths(request: Any, monkeypatch: Any) -> str:
+    """Apply a file in this process, or — as a large file is — with a worker process parsing,
+    validating and sealing (``importer.PARALLEL_ROWS``)."""
+    if request.param == "worker process":
+        monkeypatch.setattr(importer, "PARALLEL_ROWS", 1)
+    return str(request.param)
+
+
 @pytest.fixture
 def net(grid: Any) -> Any:
     for code in (OWN_GRID, OWN_GRID2, OTHER_GRID):
@@ -231,6 +240,46 @@ def test_a_large_file_is_checked_in_batches_across_which_duplicates_are_found(
     assert re.search(r"<td>第 1202 行</td><td>公民身份号码</td><td>与第 702 行重复", page)
 
 
+def test_the_worker_process_decides_every_row_as_this_process_does(
+    kernel: Any, net: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """A large file's rows are checked in a worker process: each row's action, errors and
+    warnings equal the one-process check's, across batches, and a packed row unpacks whole."""
+    monkeypatch.setattr(importer, "BATCH", 4)
+    _register(kernel, net, OWN_GRID, _id(seq="125"), name="李四", kind="registered")
+    _register(kernel, net, OWN_GRID2, _id(seq="127"), name="王五")
+    rows = [
+        _row("新人", _id(seq="101")), _row("李四", _id(seq="125"), kind="流动"),  # new; update
+        _row("王五", _id(seq="127")),  # claim: held by another grid
+        _row("坏号", _id(seq="103")[:-1] + "0"), _row("", _id(seq="105")),  # bad checksum; no name
+        _row("无网格", _id(seq="107"), grid="45010799999999"), _row("外区", _id(seq="109"), grid=OTHER_GRID),
+        _row("重复", _id(seq="101")), _row("旧号", "450107850101111"),  # duplicate; 15 digits
+        _row("怪区", _id(area="001234", seq="113")), _row("错电话", _id(seq="115"), phone="12ab"),
+        _row("性别", _id(seq="117"), sex="女"),
+    ]  # fmt: skip
+    path = tmp_path / "人口.csv"
+    path.write_bytes(_csv(rows))
+    allowed = lambda p: p.startswith(net.get("450107").path)  # noqa: E731
+
+    def seen(source: Any) -> list[Any]:
+        return [(o.number, o.action, [(e.column, e.message) for e in o.errors],
+                 [(w.column, w.message) for w in o.warnings], o.bidx, o.kind, o.values)
+                for b in source for o in b]  # fmt: skip
+
+    with kernel.db.write() as s:
+        sealer = importer.bulk.Sealer(s)
+        one = seen(importer.batches(s, path, "csv", mode="upsert", allowed=allowed))
+        two = seen(importer._parallel_batches(s, path, "csv", mode="upsert", allowed=allowed, sealer=sealer))
+    assert two == one
+    actions = [a for _, a, *_ in one[1:]]
+    assert actions == ["new", "update", "claim", *["error"] * 5, "new", "new", "error", "error"]
+    assert one[9][3] and one[10][3]  # the 15-digit number and the unknown area code: warnings
+    out = importer.Outcome(5, [], errors=[importer.RowError(5, "姓名", "x")], values=dict.fromkeys(importer._VALUE_KEYS, "") | {"name": "甲"},
+                           info=validate_id(_id()), kind="registered", bidx="b", sealed=("s",))  # fmt: skip
+    back, cell, dup = importer._unpack(importer._pack(out, OWN_GRID, 3))
+    assert (back, cell, dup) == (out, OWN_GRID, 3) and back.values.keys() == set(importer._VALUE_KEYS)
+
+
 def test_missing_columns_and_bad_files_are_refused(
     client: Any, kernel: Any, net: Any, login: Any
 ) -> None:
@@ -252,7 +301,7 @@ def _register(kernel: Any, grid: Any, code: str, id_number: str, **kw: Any) -> A
 
 
 def test_upsert_runs_in_the_background_updates_and_keeps_kind_history(
-    client: Any, kernel: Any, net: Any, login: Any
+    client: Any, kernel: Any, net: Any, login: Any, paths: str
 ) -> None:
     old = _register(kernel, net, OWN_GRID, _id(), name="张三", kind="floating", phone="13912345678")
     same = _register(kernel, net, OWN_GRID, _id(seq="125"), name="李四", kind="registered",
@@ -315,7 +364,7 @@ def test_the_progress_page_polls_while_a_run_is_in_progress(
     assert "<progress" in page and "导入中" in page
 
 
-def test_insert_only_and_update_only_modes(client: Any, kernel: Any, net: Any, login: Any) -> None:
+def test_insert_only_and_update_only_modes(client: Any, kernel: Any, net: Any, login: Any, paths: str) -> None:
     _register(kernel, net, OWN_GRID, _id(), name="张三", ethnicity="汉族", address="新竹路1号")
     login("county_staff", "450107")
     rows = [_row("张三", _id()), _row("李四", _id(seq="125"))]
@@ -328,7 +377,7 @@ def test_insert_only_and_update_only_modes(client: Any, kernel: Any, net: Any, l
 
 
 def test_a_failure_on_the_last_row_leaves_nothing_written(
-    client: Any, kernel: Any, net: Any, login: Any
+    client: Any, kernel: Any, net: Any, login: Any, paths: str
 ) -> None:
     login("county_staff", "450107")
     rows = [_row(f"人{i}", _id(seq=f"{101 + 2 * i:03d}")) for i in range(5)]
@@ -348,7 +397,7 @@ def test_a_failure_on_the_last_row_leaves_nothing_written(
 
 
 def test_a_failure_batches_after_written_ones_rolls_them_all_back(
-    client: Any, kernel: Any, net: Any, login: Any, monkeypatch: Any
+    client: Any, kernel: Any, net: Any, login: Any, paths: str, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(importer, "BATCH", 7)  # the import writes batch by batch
     login("county_staff", "450107")
@@ -366,7 +415,7 @@ def test_a_failure_batches_after_written_ones_rolls_them_all_back(
 
 
 def test_imported_persons_are_stored_as_the_service_stores_them(
-    client: Any, kernel: Any, net: Any, login: Any
+    client: Any, kernel: Any, net: Any, login: Any, paths: str
 ) -> None:
     login("county_staff", "450107")
     row = _row("赵六", _id(seq="131"), kind="境外", phone="139 1234 5678", occupation="教师")

@@ -24,7 +24,10 @@ _ID, _PHONE = TABLE.c.id_number, TABLE.c.phone
 
 
 class Sealer:
-    """Builds stored rows for the session's database (its keys, its date format)."""
+    """Builds stored rows for the session's database (its keys, its date format).
+
+    A sealer pickles with its codec (and so its keys): the importer hands one to the worker
+    process it starts for a large file."""
 
     def __init__(self, session: Session) -> None:
         self.codec = Codec(session)
@@ -40,9 +43,21 @@ class Sealer:
             hukou_address: str | None = None, occupation: str = "", tags: str = "",
             id_index: str | None = None) -> tuple[Any, ...]:  # fmt: skip
         """One stored row in ``COLUMNS`` order; ``id_index`` if the caller has it already."""
+        return (node_id, node_path, *self.tail(
+            name=name, id_number=id_number, sex=sex, birth_date=birth_date, kind=kind, phone=phone,
+            ethnicity=ethnicity, address=address, hukou_address=hukou_address, occupation=occupation,
+            tags=tags, id_index=id_index,
+        ))  # fmt: skip
+
+    def tail(self, *, name: str, id_number: str, sex: str, birth_date: date, kind: str,
+             phone: str | None = None, ethnicity: str = "", address: str | None = None,
+             hukou_address: str | None = None, occupation: str = "", tags: str = "",
+             id_index: str | None = None) -> tuple[Any, ...]:  # fmt: skip
+        """A stored row without its first two columns (the grid's id and path): what a worker
+        that does not resolve grids can seal."""
         c = self.codec
         return (
-            node_id, node_path, name, c.encrypt(_ID, id_number), id_index or self.id_index(id_number),
+            name, c.encrypt(_ID, id_number), id_index or self.id_index(id_number),
             sex, birth_date.isoformat() if self.sqlite else birth_date, ethnicity,
             None if phone is None else c.encrypt(_PHONE, phone),
             None if phone is None else c.blind_index("phone", phone),

@@ -11,6 +11,13 @@ delta per grid and kind, one audit record per batch), updates and claims through
 functions (kind history, claims, audit). Once a row fails nothing more is written and the rest
 is only checked; the caller then rolls back, so the transaction writes nothing.
 
+A large file (``PARALLEL_ROWS`` rows or more in its preview) is applied on two cores: a worker
+process started for it (``multiprocessing``, spawned) reads, parses and validates the rows,
+finds the duplicates in the file and seals the new persons' stored rows, while this process
+resolves grids, looks up registered persons and writes — the same checks in the same order,
+the same outcomes (tested against the one-process path). Threads would not help: the work is
+Python, under one GIL.
+
 Error messages name the row and column, never the ID number or phone: they are stored and shown.
 """
 
@@ -19,15 +26,17 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import multiprocessing
 import re
 import zipfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from yiwang.api import (
@@ -86,6 +95,8 @@ KIND_VALUES = KIND_LABELS | {v: k for k, v in KINDS.items()} | {k: k for k in KI
 MODES = {"upsert": "新增并更新", "insert": "仅新增", "update": "仅更新"}
 FORMATS = ("xlsx", "csv")
 BATCH = 500
+#: Files with at least this many rows are parsed, validated and sealed in a worker process.
+PARALLEL_ROWS = 20_000
 MAX_STORED_ERRORS = 1000
 NUMERIC_ID = "公民身份号码须为文本格式（18 位），数字格式会丢失末位"
 NUMERIC_PHONE = "联系电话须为文本格式，数字格式会丢失开头的 0"
@@ -126,6 +137,7 @@ class Outcome:
     changes: dict[str, str | None] = field(default_factory=dict)
     kind: str = ""
     bidx: str = ""  # blind index of the ID number, made once for the lookup and the insert
+    sealed: tuple[Any, ...] | None = None  # the stored row less its grid, sealed by the worker
 
 
 @dataclass
@@ -243,8 +255,9 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _parse(out: Outcome, row: dict[str, Any], grids: Callable[[Any, Outcome], Grid | None]) -> None:
-    """Field checks that need no person lookup; fills ``out.values/info/grid/kind``."""
+def _parse(out: Outcome, row: dict[str, Any]) -> None:
+    """Field checks that need no query (the grid comes next, resolved for the whole batch);
+    fills ``out.values/info/kind``."""
 
     def err(key: str, message: str) -> None:
         out.errors.append(RowError(out.number, TITLES[key], message))
@@ -300,7 +313,6 @@ def _parse(out: Outcome, row: dict[str, Any], grids: Callable[[Any, Outcome], Gr
         out.values[key] = value
     if "name" in row and not out.values["name"]:
         err("name", "姓名不能为空")
-    out.grid = grids(row.get("grid"), out)
 
 
 class _Grids:
@@ -434,7 +446,8 @@ def batches(session: Session, path: Path, fmt: str, *, mode: str,
         batch = []
         for number, raw, row in pending:
             out = Outcome(number, raw)
-            _parse(out, row, grids)
+            _parse(out, row)
+            out.grid = grids(row.get("grid"), out)
             if out.info is not None:
                 first = seen.first(out.info.number, number)
                 if first != number:
@@ -456,6 +469,145 @@ def batches(session: Session, path: Path, fmt: str, *, mode: str,
         yield check_batch()
 
 
+# --- a large file on two cores ------------------------------------------------------------------
+
+#: The order of ``Outcome.values`` in a packed row.
+_VALUE_KEYS = ("phone", *(k for k in service.UPDATABLE if k != "phone"))
+
+
+def _pack(out: Outcome, cell: Any, dup: int) -> tuple[Any, ...]:
+    """A worker's outcome as plain tuples: a fraction of the cost of pickling the objects."""
+    info = out.info
+    return (
+        out.number, tuple((e.column, e.message) for e in out.errors),
+        tuple((w.column, w.message) for w in out.warnings),
+        tuple(out.values.get(k, "") for k in _VALUE_KEYS),
+        None if info is None else (info.number, info.birth_date.toordinal(), info.sex, info.area_code,
+                                   info.warnings, info.legacy, info.area_unknown),
+        out.kind, out.bidx, out.sealed, cell, dup,
+    )  # fmt: skip
+
+
+_new = object.__new__
+
+
+def _unpack(packed: tuple[Any, ...]) -> tuple[Outcome, Any, int]:
+    """``_pack`` undone: (the outcome, its grid cell, the first row it duplicates or 0). The
+    objects are filled in directly, not through their constructors: a million rows a file."""
+    number, errors, warnings, values, info, kind, bidx, sealed, cell, dup = packed
+    id_info = None
+    if info is not None:
+        id_info = _new(IdInfo)
+        id_info.__dict__.update(number=info[0], birth_date=date.fromordinal(info[1]), sex=info[2],
+                                area_code=info[3], warnings=info[4], legacy=info[5], area_unknown=info[6])  # fmt: skip
+    out = _new(Outcome)
+    out.__dict__.update(
+        number=number, raw=[], action="error",
+        errors=[RowError(number, c, m) for c, m in errors] if errors else [],
+        warnings=[RowError(number, c, m) for c, m in warnings] if warnings else [],
+        values=dict(zip(_VALUE_KEYS, values, strict=True)), info=id_info, grid=None, person=None,
+        changes={}, kind=kind, bidx=bidx, sealed=sealed,
+    )  # fmt: skip
+    return out, cell, dup
+
+
+def _stage_one(path: str, fmt: str, sealer: bulk.Sealer, pipe: Any, batch: int = BATCH) -> None:
+    """The worker process: every row parsed and validated as ``batches`` does (less the grid),
+    the duplicates in the file found, the new persons' rows sealed; batches of packed rows go
+    down ``pipe``, then ``("done",)`` — or ``("invalid", message, problems)`` for a file that
+    cannot be read, ``("failed", exception name)``."""
+    try:
+        seen = _Seen()
+        pending: list[tuple[Any, ...]] = []
+        for number, raw, row in read_rows(Path(path), fmt):
+            if number == 1:
+                pipe.send(("header", raw))
+                continue
+            out = Outcome(number, [])  # the raw cells stay here: only the error report needs them
+            _parse(out, row)
+            dup = 0
+            if out.info is not None:
+                first = seen.first(out.info.number, number)
+                if first != number:
+                    dup = first
+                elif not out.errors:
+                    out.bidx = sealer.id_index(out.info.number)
+                    v = out.values
+                    out.sealed = sealer.tail(
+                        name=v["name"], id_number=out.info.number, id_index=out.bidx, sex=out.info.sex,
+                        birth_date=out.info.birth_date, kind=out.kind, phone=v["phone"] or None,
+                        ethnicity=v["ethnicity"], address=v["address"] or None,
+                        hukou_address=v["hukou_address"] or None, occupation=v["occupation"], tags=v["tags"],
+                    )  # fmt: skip
+            pending.append(_pack(out, row.get("grid"), dup))
+            if len(pending) >= batch:
+                pipe.send(("rows", pending))
+                pending = []
+        if pending:
+            pipe.send(("rows", pending))
+        pipe.send(("done",))
+    except ValidationError as exc:
+        pipe.send(("invalid", str(exc.args[0]) if exc.args else "文件无法读取", exc.problems))
+    except BaseException as exc:  # noqa: BLE001 — reported to the parent, which fails the import
+        pipe.send(("failed", type(exc).__name__))
+    finally:
+        pipe.close()
+
+
+def _parallel_batches(session: Session, path: Path, fmt: str, *, mode: str, allowed: Callable[[str], bool],
+                      sealer: bulk.Sealer) -> Iterator[list[Outcome]]:  # fmt: skip
+    """``batches``, with the rows parsed, validated and sealed in a worker process (see the
+    module's notes); this process resolves the grids and looks the persons up."""
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    # A pipe, not a Queue (whose feeder thread would fight the worker for its GIL); the worker
+    # blocks while the pipe is full, so memory stays bounded.
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_stage_one, args=(str(path), fmt, sealer, sender, BATCH),
+                       name="population-import-check", daemon=True)  # fmt: skip
+    proc.start()
+    sender.close()  # the worker holds its end; ours would keep the pipe open after it exits
+    grids = _Grids(session, allowed)
+    title = TITLES["id_number"]
+    try:
+        while True:
+            item = _receive(receiver, proc)
+            if item[0] == "header":
+                yield [Outcome(1, item[1], action="header")]
+            elif item[0] == "rows":
+                entries = [_unpack(packed) for packed in item[1]]
+                grids.prefetch(cell for _, cell, _ in entries if isinstance(cell, str))
+                batch = []
+                for out, cell, dup in entries:
+                    out.grid = grids(cell, out)
+                    if dup:
+                        out.errors.append(RowError(out.number, title, f"与第 {dup} 行重复"))
+                    if out.errors:  # a grid error: neither looked up nor written
+                        out.bidx, out.sealed = "", None
+                    batch.append(out)
+                yield _lookup(session, batch, mode)
+            elif item[0] == "done":
+                return
+            elif item[0] == "invalid":
+                raise ValidationError(item[1], item[2])
+            else:
+                raise RuntimeError(f"导入检查进程出错: {item[1]}")
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(10)
+        receiver.close()
+
+
+def _receive(receiver: Any, proc: Any) -> Any:
+    while not receiver.poll(1):
+        if not proc.is_alive() and not receiver.poll(0):
+            raise RuntimeError("导入检查进程意外退出")
+    try:
+        return receiver.recv()
+    except EOFError:
+        raise RuntimeError("导入检查进程意外退出") from None
+
+
 def outcomes(session: Session, path: Path, fmt: str, *, mode: str,
              allowed: Callable[[str], bool]) -> Iterator[Outcome]:  # fmt: skip
     """Every data row's outcome, in file order (the header row first, as an ``Outcome`` with
@@ -464,12 +616,20 @@ def outcomes(session: Session, path: Path, fmt: str, *, mode: str,
         yield from batch
 
 
+# Which of a batch's blind indexes are held at all: one light query (usually none are, in a
+# large import); the persons are loaded only for those.
+_HELD = select(bulk.TABLE.c.id_number_bidx).where(
+    bulk.TABLE.c.id_number_bidx.in_(bindparam("keys", expanding=True))
+)
+
+
 def _lookup(session: Session, batch: list[Outcome], mode: str) -> list[Outcome]:
-    """Decide every row of ``batch`` from the persons already holding its ID (one query)."""
+    """Decide every row of ``batch`` from the persons already holding its ID."""
     wanted = [o.bidx for o in batch if o.bidx]
     held: dict[str, list[Person]] = {}
-    if wanted:
-        for p in session.scalars(select(Person).where(col(Person.id_number_bidx).in_(wanted))):
+    found = set(session.execute(_HELD, {"keys": wanted}).scalars()) if wanted else set()
+    if found:
+        for p in session.scalars(select(Person).where(col(Person.id_number_bidx).in_(sorted(found)))):
             held.setdefault(p.id_number_bidx or "", []).append(p)
     for out in batch:
         _decide(out, mode, held.get(out.bidx, []) if out.bidx else [])
@@ -498,7 +658,12 @@ def apply(session: Session, path: Path, fmt: str, *, mode: str, allowed: Callabl
     plan = Plan()
     sealer = bulk.Sealer(session)
     done = 0
-    for batch in batches(session, path, fmt, mode=mode, allowed=allowed):
+    source = (
+        _parallel_batches(session, path, fmt, mode=mode, allowed=allowed, sealer=sealer)
+        if expected >= PARALLEL_ROWS
+        else batches(session, path, fmt, mode=mode, allowed=allowed)
+    )
+    for batch in source:
         for out in batch:
             if out.action != "header":
                 plan.count(out)
@@ -525,6 +690,10 @@ def _write_batch(session: Session, batch: list[Outcome], actor: Actor, sealer: b
             _write(session, out, actor)
             continue
         assert out.info is not None and out.grid is not None
+        counts[(out.grid.path, out.kind)] = counts.get((out.grid.path, out.kind), 0) + 1
+        if out.sealed is not None:
+            rows.append((out.grid.id, out.grid.path, *out.sealed))
+            continue
         v = out.values
         rows.append(sealer.row(
             node_id=out.grid.id, node_path=out.grid.path, name=v["name"], id_number=out.info.number,
@@ -532,7 +701,6 @@ def _write_batch(session: Session, batch: list[Outcome], actor: Actor, sealer: b
             phone=v["phone"] or None, ethnicity=v["ethnicity"], address=v["address"] or None,
             hukou_address=v["hukou_address"] or None, occupation=v["occupation"], tags=v["tags"],
         ))  # fmt: skip
-        counts[(out.grid.path, out.kind)] = counts.get((out.grid.path, out.kind), 0) + 1
     if rows:
         bulk.insert(session, rows)
         for (grid_path, kind), n in counts.items():
