@@ -124,6 +124,8 @@ class World:
     foreign_notices: list[int] = field(default_factory=list)
     own_workers: list[int] = field(default_factory=list)
     foreign_workers: list[int] = field(default_factory=list)
+    own_staff: list[int] = field(default_factory=list)
+    foreign_staff: list[int] = field(default_factory=list)
     own_patrols: list[int] = field(default_factory=list)
     foreign_patrols: list[int] = field(default_factory=list)
     own_persons: list[int] = field(default_factory=list)
@@ -165,6 +167,7 @@ PATH_PARAMS: dict[str, Callable[[World], tuple[list[Any], list[Any]]]] = {
     "code": lambda w: (w.foreign_codes, w.own_codes[:2]),
     "notice_id": lambda w: (w.foreign_notices, w.own_notices),
     "worker_id": lambda w: (w.foreign_workers, w.own_workers),
+    "staff_id": lambda w: (w.foreign_staff, w.own_staff),
     "patrol_id": lambda w: (w.foreign_patrols, w.own_patrols),
     "person_id": lambda w: (w.foreign_persons, w.own_persons),
     "building_id": lambda w: (w.foreign_buildings, w.own_buildings),
@@ -357,6 +360,9 @@ def build_org_world(kernel: Any, grid: Any, w: World) -> None:
             o for o, path in s.execute(select(Organisation.id, Node.path).join(Node, Node.id == Organisation.node_id))  # type: ignore[call-overload]
             if not path.startswith(w.own_path)
         ]  # fmt: skip
+        for o, path in s.execute(select(Organisation.id, Node.path).join(Node, Node.id == Organisation.node_id)):  # type: ignore[call-overload]
+            staff = org.add_staff(s, s.get_one(Organisation, o), f"{MARKER}机构人员", "13900000000", "干事")
+            (w.own_staff if path.startswith(w.own_path) else w.foreign_staff).append(staff.id or 0)
 
 
 def build_population_world(kernel: Any, grid: Any, w: World) -> None:

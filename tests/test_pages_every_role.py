@@ -31,7 +31,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from yiwang.cases import engine
-from yiwang.grid.models import Node
+from yiwang.grid.models import Node, Organisation
 from yiwang.plugins.loader import discover
 from yiwang.rbac.sync import declared_roles
 from yiwang.testing.cases import Net
@@ -81,6 +81,7 @@ VALUES: dict[str, Callable[[Side], list[Any]]] = {
     "rule_id": lambda s: s.ids["rule"],
     "notice_id": lambda s: s.ids["notice"],
     "worker_id": lambda s: s.ids["worker"],
+    "staff_id": lambda s: s.ids["staff"],
     "patrol_id": lambda s: s.ids["patrol"],
     "person_id": lambda s: s.ids["person"],
     "building_id": lambda s: s.ids["building"],
@@ -184,6 +185,8 @@ def seed(kernel: Any, grid: Any, users: Any, side: Side) -> None:
 
             worker = org.add_worker(s, g, f"{m}巡查员", "13900000000", [g])
             side.ids["worker"].append(worker.id)
+            station = s.get_one(Organisation, orgs["station"].id)
+            side.ids["staff"].append(org.add_staff(s, station, f"{m}站长", "13900000000", "站长").id)
             side.ids["patrol"].append(org.start_patrol(s, worker, g).id)
         if "population" in names:
             from yiwang_population import service as population
