@@ -511,6 +511,18 @@ def _unpack(packed: tuple[Any, ...]) -> tuple[Outcome, Any, int]:
     return out, cell, dup
 
 
+def _seal(sealer: bulk.Sealer, out: Outcome) -> tuple[Any, ...]:
+    """The stored row of a checked new person, less its grid (``bulk.Sealer.tail``)."""
+    assert out.info is not None
+    v = out.values
+    return sealer.tail(
+        name=v["name"], id_number=out.info.number, id_index=out.bidx, sex=out.info.sex,
+        birth_date=out.info.birth_date, kind=out.kind, phone=v["phone"] or None, ethnicity=v["ethnicity"],
+        address=v["address"] or None, hukou_address=v["hukou_address"] or None, occupation=v["occupation"],
+        tags=v["tags"],
+    )  # fmt: skip
+
+
 def _stage_one(path: str, fmt: str, sealer: bulk.Sealer, pipe: Any, batch: int = BATCH) -> None:
     """The worker process: every row parsed and validated as ``batches`` does (less the grid),
     the duplicates in the file found, the new persons' rows sealed; batches of packed rows go
@@ -532,13 +544,7 @@ def _stage_one(path: str, fmt: str, sealer: bulk.Sealer, pipe: Any, batch: int =
                     dup = first
                 elif not out.errors:
                     out.bidx = sealer.id_index(out.info.number)
-                    v = out.values
-                    out.sealed = sealer.tail(
-                        name=v["name"], id_number=out.info.number, id_index=out.bidx, sex=out.info.sex,
-                        birth_date=out.info.birth_date, kind=out.kind, phone=v["phone"] or None,
-                        ethnicity=v["ethnicity"], address=v["address"] or None,
-                        hukou_address=v["hukou_address"] or None, occupation=v["occupation"], tags=v["tags"],
-                    )  # fmt: skip
+                    out.sealed = _seal(sealer, out)
             pending.append(_pack(out, row.get("grid"), dup))
             if len(pending) >= batch:
                 pipe.send(("rows", pending))
@@ -691,16 +697,8 @@ def _write_batch(session: Session, batch: list[Outcome], actor: Actor, sealer: b
             continue
         assert out.info is not None and out.grid is not None
         counts[(out.grid.path, out.kind)] = counts.get((out.grid.path, out.kind), 0) + 1
-        if out.sealed is not None:
-            rows.append((out.grid.id, out.grid.path, *out.sealed))
-            continue
-        v = out.values
-        rows.append(sealer.row(
-            node_id=out.grid.id, node_path=out.grid.path, name=v["name"], id_number=out.info.number,
-            id_index=out.bidx, sex=out.info.sex, birth_date=out.info.birth_date, kind=out.kind,
-            phone=v["phone"] or None, ethnicity=v["ethnicity"], address=v["address"] or None,
-            hukou_address=v["hukou_address"] or None, occupation=v["occupation"], tags=v["tags"],
-        ))  # fmt: skip
+        tail = out.sealed if out.sealed is not None else _seal(sealer, out)
+        rows.append((out.grid.id, out.grid.path, *tail))
     if rows:
         bulk.insert(session, rows)
         for (grid_path, kind), n in counts.items():
