@@ -25,6 +25,7 @@ from yiwang.cases.engine import ActionInput, Doer, NewCase, Upload
 from yiwang.cases.engine import act as act_on_case
 from yiwang.cases.engine import report as report_case
 from yiwang.cases.workflow import Action, CaseType, FormField, Limits, State, Workflow
+from yiwang.db import table_grew
 from yiwang.dicts import dictionary
 from yiwang.dicts import labels as dictionary_labels
 from yiwang.errors import Forbidden, NotFound, ValidationError, YiwangError
@@ -202,6 +203,8 @@ __all__ = [
     "act_on_case",
     "doer_of",
     "report_case",
+    # bulk writes (docs/architecture.md: bulk units)
+    "table_grew",
     # statistics (docs/stats.md)
     "Indicator",
     "stats",

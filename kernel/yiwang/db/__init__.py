@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from yiwang.db.bulk import table_grew
 from yiwang.db.engine import Database, display_url, normalise_url
 
-__all__ = ["Database", "display_url", "normalise_url"]
+__all__ = ["Database", "display_url", "normalise_url", "table_grew"]

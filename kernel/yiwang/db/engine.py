@@ -131,14 +131,22 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self, *, bulk: bool = False) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any exception.
 
         On SQLite it holds the write lock from its first statement, so keep it short.
+
+        ``bulk=True`` for a unit of work that fills a table while it queries it (an import): on
+        PostgreSQL every statement is then planned for its own execution. The driver prepares a
+        statement run five times, and the server may then keep one generic plan — made while the
+        table was still small (a sequential scan) and kept as it grows to millions of rows, each
+        lookup then reading the whole table.
         """
         gate = self._write_gate or contextlib.nullcontext()
         with gate, Session(self._write_engine, expire_on_commit=False) as session:
             with session.begin():
+                if bulk and self.backend == "postgresql":
+                    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
                 yield session
 
     def dispose(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from yiwang.api import Codec
+from yiwang.api import Codec, table_grew
 
 from yiwang_population.models import Person
 
@@ -83,3 +83,5 @@ def insert(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
                     copy.write_row(row)
     finally:
         cur.close()
+    # The importer looks each batch up in this table: keep its statistics in step (PostgreSQL).
+    table_grew(session, TABLE.name, len(rows))

@@ -89,7 +89,7 @@ def execute(kernel: Kernel, run_id: int, actor: Actor, allowed: Callable[[str], 
         pass
 
     try:
-        with kernel.db.write() as s:
+        with kernel.db.write(bulk=True) as s:
             plan = importer.apply(s, path, fmt, mode=mode, allowed=allowed, actor=actor,
                                   progress=report, expected=expected)  # fmt: skip
             if plan.error_count:
