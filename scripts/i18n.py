@@ -13,19 +13,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import write_po
+
+from yiwang.web.messages import catalogs, load, problems
+from yiwang.web.messages import extract as extract_messages
 
 ROOT = Path(__file__).resolve().parent.parent
-JINJA = [("**.html", "jinja2")]
-JINJA_OPTIONS = {"**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
 
 
 def kernel_sources() -> tuple[list[Path], Path]:
     kernel = ROOT / "kernel" / "yiwang"
-    return [kernel / "templates", ROOT / "themes" / "default" / "templates"], kernel / "locale"
+    # Every theme in the repository: a city theme's own messages go into the kernel's catalog.
+    return [kernel / "templates", *sorted((ROOT / "themes").glob("*/templates"))], kernel / "locale"
 
 
 def plugin_sources(package: str) -> tuple[list[Path], Path]:
@@ -35,47 +36,20 @@ def plugin_sources(package: str) -> tuple[list[Path], Path]:
     return [folder / "templates"], folder / "locale"
 
 
-def menu_messages(package: str | None) -> list[str]:
-    """Labels and sections of the menu items declared by the kernel (or one plugin)."""
+def menu_items(package: str | None) -> list[Any]:
+    """The menu items declared by the kernel (or one plugin): their labels are messages."""
     import importlib
 
     if package is None:
         from yiwang import builtin
 
-        items = builtin.yiwang_menu_items()
-    else:
-        hooks = importlib.import_module(package).plugin.hooks
-        items = hooks.yiwang_menu_items() if hasattr(hooks, "yiwang_menu_items") else []
-    out: list[str] = []
-    for item in items:
-        out += [item.label, item.section]
-    return [m for m in out if m]
+        return list(builtin.yiwang_menu_items())
+    hooks = importlib.import_module(package).plugin.hooks
+    return list(hooks.yiwang_menu_items()) if hasattr(hooks, "yiwang_menu_items") else []
 
 
 def extract(folders: list[Path], package: str | None) -> dict[str, list[tuple[str, int]]]:
-    found: dict[str, list[tuple[str, int]]] = {}
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for filename, lineno, message, _comments, _context in extract_from_dir(
-            folder, JINJA, JINJA_OPTIONS
-        ):
-            if isinstance(message, tuple):  # ngettext: singular, plural
-                message = message[0]
-            if message:
-                found.setdefault(message, []).append((str(folder.name + "/" + filename), lineno))
-    for message in menu_messages(package):
-        found.setdefault(message, []).append(("menu", 0))
-    return found
-
-
-def catalogs(locale_dir: Path) -> list[Path]:
-    return sorted(locale_dir.glob("*/LC_MESSAGES/messages.po"))
-
-
-def load(po_file: Path) -> Catalog:
-    with po_file.open("rb") as fh:
-        return read_po(fh)
+    return extract_messages(folders, menu_items(package))
 
 
 def update(folders: list[Path], locale_dir: Path, package: str | None) -> int:
@@ -98,14 +72,9 @@ def check(folders: list[Path], locale_dir: Path, package: str | None) -> int:
     found = extract(folders, package)
     bad = 0
     for po_file in catalogs(locale_dir):
-        catalog = load(po_file)
-        missing = [m for m in found if catalog.get(m) is None]
-        empty = [m for m in found if catalog.get(m) is not None and not catalog.get(m).string]
-        for m in missing:
-            print(f"{po_file.relative_to(ROOT)}: 缺少 {m!r}")
-        for m in empty:
-            print(f"{po_file.relative_to(ROOT)}: 未翻译 {m!r}")
-        bad += len(missing)
+        for problem in problems(po_file, found):
+            print(f"{po_file.relative_to(ROOT)}: {problem}")
+            bad += 1
     return 1 if bad else 0
 
 

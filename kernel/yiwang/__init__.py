@@ -11,4 +11,4 @@ __version__ = "0.1.0"
 
 #: Version of the plugin API (hookspecs, PluginSpec, records, ``yiwang.api``, testing kit).
 #: Semantic versioning: plugins declare a compatible range such as ``">=1.0,<2"``.
-API_VERSION = "1.1"
+API_VERSION = "1.2"

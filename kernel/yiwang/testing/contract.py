@@ -105,6 +105,25 @@ class PluginContract:
                 rel = path.relative_to(folder)
                 assert rel.parts[0] == self.plugin, f"模板 {rel} 应放在 templates/{self.plugin}/ 下"
 
+    def test_templates_hold_no_chinese_outside_messages(self) -> None:
+        """Interface text outside ``_()`` can never be translated (docs/i18n.md)."""
+        from yiwang.web.messages import untranslatable
+
+        left = untranslatable([_package_dir(self.spec().package_name) / "templates"])
+        assert not left, "模板中有未包在 _() 里的中文（无法翻译）:\n" + "\n".join(left)
+
+    def test_catalogs_list_and_translate_every_message(self) -> None:
+        """Each catalog the plugin ships (``locale/<lang>/LC_MESSAGES/messages.po``) lists every
+        message of its templates and menu items, translated, placeholders and tags kept."""
+        from yiwang.web.messages import catalogs, extract, problems
+
+        folder = _package_dir(self.spec().package_name)
+        menu = self.host().collect_items("yiwang_menu_items")
+        found = extract([folder / "templates"], [item for name, item in menu if name == self.plugin])
+        for po_file in catalogs(folder / "locale"):
+            bad = problems(po_file, found)
+            assert not bad, f"{po_file.relative_to(folder)}:\n" + "\n".join(bad)
+
     def test_menu_items_point_into_the_plugin(self) -> None:
         for name, item in self.host().collect_items("yiwang_menu_items"):
             if name == self.plugin:

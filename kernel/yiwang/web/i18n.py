@@ -15,6 +15,7 @@ import gettext
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from babel import negotiate_locale
 from babel.messages.mofile import write_mo
@@ -39,6 +40,17 @@ def load_catalog(po_file: Path) -> Translations:
     return Translations(buf)
 
 
+def _add_missing(into: Translations, other: Translations) -> None:
+    """Add ``other``'s translations of messages ``into`` lacks. The kernel's catalog is read
+    first, so a plugin translating the same Chinese text differently (修改 as "Edit" where the
+    kernel says "Change") changes only its own new messages, never a kernel page or another
+    plugin's (``Translations.merge`` would let the last plugin read win everywhere)."""
+    ours: dict[Any, Any] = into._catalog  # gettext's message table
+    for key, value in other._catalog.items():
+        if key and not ours.get(key):
+            ours[key] = value
+
+
 class Catalogs:
     """Translations per language, merged from the kernel's and the plugins' locale folders."""
 
@@ -50,7 +62,7 @@ class Catalogs:
                 lang = po_file.parent.parent.name
                 loaded = load_catalog(po_file)
                 if lang in self._by_lang:
-                    self._by_lang[lang].merge(loaded)
+                    _add_missing(self._by_lang[lang], loaded)
                 else:
                     self._by_lang[lang] = loaded
         self.available: tuple[str, ...] = tuple(dict.fromkeys([default, SOURCE, *sorted(self._by_lang)]))
