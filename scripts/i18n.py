@@ -4,8 +4,10 @@
     python scripts/i18n.py check    # list ids missing from a catalog or left untranslated
 
 Message ids are the Chinese source text of ``_()`` / ``{% trans %}`` in the kernel's and the
-default theme's templates, plus the labels and sections of the kernel's menu items. A plugin keeps
-its own catalog the same way (``--package yiwang_<name>``).
+default theme's templates, plus the labels and sections of the kernel's menu items and the labels
+of its declarations that the case pages translate (workflow states and actions, case types, inbox
+tabs and columns, urgencies: ``yiwang.web.messages.kernel_labels``). A plugin keeps its own
+catalog the same way (``--package yiwang_<name>``), with its workflows' and case types' titles.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from babel.messages.pofile import write_po
 
-from yiwang.web.messages import catalogs, load, problems
+from yiwang.web.messages import catalogs, declared_labels, kernel_labels, load, problems
 from yiwang.web.messages import extract as extract_messages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +50,22 @@ def menu_items(package: str | None) -> list[Any]:
     return list(hooks.yiwang_menu_items()) if hasattr(hooks, "yiwang_menu_items") else []
 
 
+def labels(package: str | None) -> list[str]:
+    """The labels declared in Python that templates translate: the kernel's (workflow, case
+    types, inbox tabs and columns, urgencies …) or one plugin's workflows and case types."""
+    import importlib
+
+    if package is None:
+        return kernel_labels()
+    hooks = importlib.import_module(package).plugin.hooks
+    return declared_labels(
+        hooks.yiwang_workflows() if hasattr(hooks, "yiwang_workflows") else (),
+        hooks.yiwang_case_types() if hasattr(hooks, "yiwang_case_types") else (),
+    )
+
+
 def extract(folders: list[Path], package: str | None) -> dict[str, list[tuple[str, int]]]:
-    return extract_messages(folders, menu_items(package))
+    return extract_messages(folders, menu_items(package), labels(package))
 
 
 def update(folders: list[Path], locale_dir: Path, package: str | None) -> int:

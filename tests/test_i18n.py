@@ -124,6 +124,31 @@ def test_admin_and_case_pages_speak_english(app: Any, client: Any, case_net: Any
         assert "<h1>用户管理</h1>" in admin.get("/admin/users").text
 
 
+def test_labels_declared_in_python_speak_english_on_case_pages(client: Any, case_net: Any, users: Any) -> None:
+    """State, action, case type, urgency, tab and column titles are declared in Python; the
+    templates translate them (``yiwang.web.messages.kernel_labels`` lists them in the catalog),
+    and the Chinese page shows them as declared."""
+    case = case_net.report("worker", title="井盖缺失", urgency="urgent")
+    users.login(client, case_net.users["station"].username)
+    client.cookies.set("yiwang_locale", "en")
+    detail = client.get(f"/cases/{case.id}").text
+    assert '<span class="tag state">To accept</span>' in detail and "<summary>Accept</summary>" in detail
+    assert "<strong>Report</strong>" in detail and "<dd>Damaged public facilities（City management）</dd>" in detail
+    assert "<dd>Urgent</dd>" in detail
+    assert "待受理" not in detail and "<summary>受理</summary>" not in detail and "公共设施损坏" not in detail
+    inbox = client.get("/cases/?tab=all").text
+    assert 'aria-current="page">All' in inbox and ">Done</a>" in inbox and ">To do " in inbox
+    assert '<th scope="col">State</th>' in inbox and '<span class="tag state">To accept</span>' in inbox
+    assert "<td>Damaged public facilities</td>" in inbox and ">Urgent</span>" in inbox
+    assert "待受理" not in inbox and "已办" not in inbox and "当前承办单位" not in inbox and "公共设施损坏" not in inbox
+    client.cookies.set("yiwang_locale", "zh_CN")
+    zh = client.get(f"/cases/{case.id}").text
+    assert '<span class="tag state">待受理</span>' in zh and "<summary>受理</summary>" in zh
+    assert "<dd>公共设施损坏（城市管理）</dd>" in zh and "<dd>紧急</dd>" in zh
+    zh_inbox = client.get("/cases/?tab=all").text
+    assert ">已办</a>" in zh_inbox and '<th scope="col">状态</th>' in zh_inbox and "<td>公共设施损坏</td>" in zh_inbox
+
+
 @pytest.mark.with_plugins("notice")
 def test_a_plugin_page_speaks_english_from_the_plugin_catalog(client: Any, kernel: Any, grid: Any, login: Any) -> None:
     from yiwang_notice import service
@@ -137,3 +162,34 @@ def test_a_plugin_page_speaks_english_from_the_plugin_catalog(client: Any, kerne
     # The shell's menu label of the plugin is translated by the plugin's catalog too.
     assert ">Notices</a>" in page
     assert "<h1>通知公告" in client.get("/p/notice/").text
+
+
+def test_messages_escape_values_and_keep_percent_signs_however_often_asked() -> None:
+    """The translations are kept per language for speed; what a template gets must not change:
+    values escaped, ``%%`` a percent sign, the same answer the hundredth time, and plain text
+    (no markup) where autoescape is off."""
+    from jinja2 import Environment
+
+    from yiwang.web.templating import _newstyle_gettext
+
+    english = {"共 %(n)s 件": "%(n)s in all", "完成率 100%%": "100%% done", "事件办理": "Case inbox"}
+    env = Environment(autoescape=True)
+    env.globals["_"] = _newstyle_gettext(lambda m: english.get(m, m))
+    page = env.from_string(
+        '{{ _("共 %(n)s 件", n=v) }}|{{ _("完成率 100%%") }}|{{ _("事件办理") }}|{{ _("未译") }}'
+    )
+    for _round in range(3):
+        assert page.render(v="<b>") == "&lt;b&gt; in all|100% done|Case inbox|未译"
+    plain = Environment(autoescape=False)
+    plain.globals["_"] = _newstyle_gettext(lambda m: english.get(m, m))
+    assert plain.from_string('{{ _("共 %(n)s 件", n="<b>") }}').render() == "<b> in all"
+
+
+def test_a_label_with_a_lone_percent_sign_renders_as_written() -> None:
+    from jinja2 import Environment
+
+    from yiwang.web.templating import _newstyle_gettext
+
+    env = Environment(autoescape=True)
+    env.globals["_"] = _newstyle_gettext(lambda m: m)
+    assert env.from_string("{{ _(title) }}").render(title="完成 90% 以上") == "完成 90% 以上"

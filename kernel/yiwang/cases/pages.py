@@ -116,7 +116,11 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
     kernel = kernel_of(request)
     where = current_node(request)
     path = where.path if where is not None else None
-    ctx = {"local": forms.local, "urgency_names": dictionary_labels(kernel, "cases.urgency", path),
+    # Urgencies are a dictionary a province may rename: translated here, kept plain text (escaped).
+    catalogs = kernel.templates.catalogs
+    translate = catalogs.translations(catalogs.choose(request)).gettext
+    urgency = {k: translate(v) if v else v for k, v in dictionary_labels(kernel, "cases.urgency", path).items()}
+    ctx = {"local": forms.local, "urgency_names": urgency,
            "scale_names": dictionary_labels(kernel, "cases.scale", path), "card_names": CARDS,
            "supervision_names": SUPERVISION, "channel_names": CHANNELS, **context}  # fmt: skip
     return kernel.templates.render(request, name, ctx, status_code=status_code, node=node)

@@ -114,12 +114,17 @@ class PluginContract:
 
     def test_catalogs_list_and_translate_every_message(self) -> None:
         """Each catalog the plugin ships (``locale/<lang>/LC_MESSAGES/messages.po``) lists every
-        message of its templates and menu items, translated, placeholders and tags kept."""
-        from yiwang.web.messages import catalogs, extract, problems
+        message of its templates and menu items and every title of its workflows and case types
+        (the case pages translate them), translated, placeholders and tags kept."""
+        from yiwang.web.messages import catalogs, declared_labels, extract, problems
 
         folder = _package_dir(self.spec().package_name)
-        menu = self.host().collect_items("yiwang_menu_items")
-        found = extract([folder / "templates"], [item for name, item in menu if name == self.plugin])
+        host = self.host()
+        menu = host.collect_items("yiwang_menu_items")
+        ours = {hook: [item for name, item in host.collect_items(hook) if name == self.plugin]
+                for hook in ("yiwang_workflows", "yiwang_case_types")}  # fmt: skip
+        labels = declared_labels(ours["yiwang_workflows"], ours["yiwang_case_types"])
+        found = extract([folder / "templates"], [item for name, item in menu if name == self.plugin], labels)
         for po_file in catalogs(folder / "locale"):
             bad = problems(po_file, found)
             assert not bad, f"{po_file.relative_to(folder)}:\n" + "\n".join(bad)

@@ -41,9 +41,13 @@ _TAG = re.compile(r"</?\w+")
 Places = list[tuple[str, int]]
 
 
-def extract(folders: Iterable[Path], menu_items: Sequence[Any] = ()) -> dict[str, Places]:
-    """Message → where it is used: the templates under ``folders`` and the labels and sections
-    of ``menu_items`` (place ``("menu", 0)``; the shell translates them)."""
+def extract(
+    folders: Iterable[Path], menu_items: Sequence[Any] = (), labels: Iterable[str] = ()
+) -> dict[str, Places]:
+    """Message → where it is used: the templates under ``folders``, the labels and sections
+    of ``menu_items`` (place ``("menu", 0)``; the shell translates them) and other ``labels``
+    declared in Python that templates translate (place ``("label", 0)``: state and action titles,
+    case types, inbox tabs and columns — see ``kernel_labels``, ``declared_labels``)."""
     found: dict[str, Places] = {}
     for folder in folders:
         if not folder.is_dir():
@@ -59,7 +63,50 @@ def extract(folders: Iterable[Path], menu_items: Sequence[Any] = ()) -> dict[str
         for message in (item.label, item.section):
             if message:
                 found.setdefault(message, []).append(("menu", 0))
+    for message in labels:
+        if message and ("label", 0) not in found.get(message, ()):
+            found.setdefault(message, []).append(("label", 0))
     return found
+
+
+def declared_labels(workflows: Iterable[Any] = (), case_types: Iterable[Any] = ()) -> list[str]:
+    """The titles ``workflows`` and ``case_types`` declare (``yiwang_workflows``,
+    ``yiwang_case_types``), which the case pages translate: states, actions and their fields and
+    choices, case types and their categories."""
+    out: list[str] = []
+    for wf in workflows:
+        out.extend(st.title for st in wf.states)
+        for action in wf.actions:
+            out.append(action.title)
+            for f in action.fields:
+                out.extend([f.label, *(label for _value, label in f.choices)])
+    for ct in case_types:
+        out.extend([ct.title, ct.category])
+    return out
+
+
+def kernel_labels() -> list[str]:
+    """The labels the kernel declares in Python and its templates translate: its workflow and
+    case types, the timeline's own steps, inbox tabs, columns and date fields, urgencies, clocks
+    and the dashboard's periods, measures, flags and cards."""
+    from yiwang import builtin
+    from yiwang.cases.clock import RISES
+    from yiwang.cases.dashboard import FLAGS, MEASURES, PERIODS
+    from yiwang.cases.inbox import COLUMNS
+    from yiwang.cases.mobile import TASK_TABS
+    from yiwang.cases.models import CARDS, URGENCY
+    from yiwang.cases.pages import CLOCK_TITLES
+    from yiwang.cases.queries import DATE_FIELDS, TABS
+
+    return [
+        *declared_labels(builtin.yiwang_workflows(), builtin.yiwang_case_types()),
+        "上报",  # the first step of every timeline (``engine.report``)
+        "其他",  # the category of case types declaring none (``pages.types_by_category``)
+        *(rise.title for rise in RISES),
+        *TABS.values(), *TASK_TABS.values(), *(c.title for c in COLUMNS), *DATE_FIELDS.values(),
+        *URGENCY.values(), *PERIODS.values(), *(label for label, _filter in MEASURES.values()),
+        *FLAGS.values(), *(card for card in CARDS.values() if card), *CLOCK_TITLES.values(),
+    ]  # fmt: skip
 
 
 def catalogs(locale_dir: Path) -> list[Path]:
