@@ -273,3 +273,33 @@ def test_table_grew_names_an_unknown_table(yiwang_db: Database) -> None:
 
 class _Rollback(Exception):
     pass
+
+
+def test_an_import_never_waits_for_another_imports_analysis_lock(yiwang_db: Database) -> None:
+    """Two imports into one table: the first holds the table's analysis lock until it commits.
+    The second skips its ANALYZE (and tries again 10,000 rows later) instead of waiting —
+    possibly for minutes, or into a deadlock — and its own lock timeout is left as it was."""
+    from yiwang.api import table_grew
+
+    if yiwang_db.backend != "postgresql":
+        pytest.skip("ANALYZE and its lock are PostgreSQL's")
+    with yiwang_db.write() as s:
+        s.connection().exec_driver_sql("CREATE TABLE bulk_probe_lock (k varchar(32), v int)")
+    try:
+        with yiwang_db.engine.connect() as other:
+            other.exec_driver_sql("BEGIN")
+            other.exec_driver_sql("ANALYZE bulk_probe_lock")  # held until this transaction ends
+            started = time.perf_counter()
+            with yiwang_db.write(bulk=True) as s:
+                table_grew(s, "bulk_probe_lock", 50_000)
+                # Skipped, still owed, tried again 10,000 rows later (not after every batch).
+                assert s.info["yiwang.bulk_rows"]["bulk_probe_lock"] == (0.0, 50_000, 60_000)
+                assert s.connection().exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+                s.connection().exec_driver_sql("INSERT INTO bulk_probe_lock VALUES ('a', 1)")
+            assert time.perf_counter() - started < 5
+            other.exec_driver_sql("ROLLBACK")
+        with yiwang_db.read() as s:  # the skipping unit committed its rows
+            assert s.connection().exec_driver_sql("SELECT count(*) FROM bulk_probe_lock").scalar() == 1
+    finally:
+        with yiwang_db.write() as s:
+            s.connection().exec_driver_sql("DROP TABLE bulk_probe_lock")

@@ -12,6 +12,7 @@ lookups on the index (3.5 ms at 300,000 rows instead of 72 ms).
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 _KEY = "yiwang.bulk_rows"
@@ -33,15 +34,40 @@ def table_grew(session: Session, table: str, rows: int) -> None:
     conn = session.connection()
     if conn.dialect.name != "postgresql" or rows <= 0:
         return
-    seen: dict[str, tuple[float, int]] = session.info.setdefault(_KEY, {})
+    # Per table: rows at the last analysis, rows written since, and when to analyse next.
+    seen: dict[str, tuple[float, int, float]] = session.info.setdefault(_KEY, {})
     if table not in seen:
         held = conn.execute(_RELTUPLES, {"t": table}).scalar()
         if held is None:
             raise ValueError(f"没有这张表: {table}")
-        seen[table] = (max(float(held), 0.0), 0)  # -1: never analysed
-    base, written = seen[table]
+        base = max(float(held), 0.0)  # -1: never analysed
+        seen[table] = (base, 0, max(MIN_ROWS, base))
+    base, written, due = seen[table]
     written += rows
-    if written >= max(MIN_ROWS, base):
-        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.quote(table)}")
-        base, written = base + written, 0
-    seen[table] = (base, written)
+    if written >= due:
+        if _analyse(session, conn.dialect.identifier_preparer.quote(table)):
+            base, written = base + written, 0
+            due = max(MIN_ROWS, base)
+        else:  # busy: try again MIN_ROWS rows later, not after every batch
+            due = written + MIN_ROWS
+    seen[table] = (base, written, due)
+
+
+def _analyse(session: Session, table: str) -> bool:
+    """ANALYZE ``table`` unless another transaction holds its analysis lock (an import into the
+    same table, which keeps it until it commits): waiting could last that whole import — and
+    deadlock if that import waits for this one's rows — so this one skips and tries again
+    ``MIN_ROWS`` rows later. The short lock timeout applies to the ANALYZE only."""
+    conn = session.connection()
+    before = conn.exec_driver_sql("SHOW lock_timeout").scalar()
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '100ms'")
+            conn.exec_driver_sql(f"ANALYZE {table}")
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        return False
+    finally:
+        conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": before})
+    return True
