@@ -280,8 +280,9 @@ def active_href(menu: list[Any], path: str) -> str:
 
 
 #: Translations kept as markup per language, for messages without placeholders: a page asks for
-#: hundreds (every table header of every row's badge), and translating, wrapping and formatting
-#: each again was a third of the inbox's Python calls. Bounded: messages are the templates'.
+#: hundreds (headers, badges, every row's labels), and translating, wrapping and formatting each
+#: again cost the inbox ≈ 1,000 Python calls a page (docs/performance.md). Bounded: the messages
+#: are the templates' and the declared labels.
 GETTEXT_CACHE = 4096
 
 
